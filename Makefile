@@ -1,0 +1,87 @@
+# Parley: spec, reference peer, golden vectors, conformance harness, fuzz targets.
+# `make test` runs everything; `make conformance` runs the conformance suite.
+
+PY        := /usr/bin/python3
+CC        ?= cc
+BUILD     ?= build
+SAN       ?=
+CFLAGS    ?= -O2 -g
+WARN      := -std=c11 -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes
+CPPFLAGS  := -D_POSIX_C_SOURCE=200809L -Iref/src
+LDLIBS    := -lsodium -lz
+TLDLIBS   := -lcmocka -lcjson
+
+SRC       := $(wildcard ref/src/*.c)
+OBJ       := $(SRC:ref/src/%.c=$(BUILD)/obj/%.o)
+LIB       := $(BUILD)/libparley.a
+TESTSRC   := $(wildcard ref/test/test_*.c)
+TESTS     := $(TESTSRC:ref/test/%.c=$(BUILD)/test/%)
+TESTLIB   := $(BUILD)/obj/test_vec.o
+
+.PHONY: all deps lib unit pytest vectors-check test conformance reqtrace bench clean asan
+
+all: lib $(TESTS)
+
+deps:
+	@tools/deps.sh
+
+lib: $(LIB)
+
+$(BUILD)/obj/%.o: ref/src/%.c $(wildcard ref/src/*.h) | $(BUILD)/obj
+	$(CC) $(WARN) $(CFLAGS) $(SAN) $(CPPFLAGS) -c $< -o $@
+
+$(BUILD)/obj/test_vec.o: ref/test/vec.c ref/test/vec.h | $(BUILD)/obj
+	$(CC) $(WARN) $(CFLAGS) $(SAN) $(CPPFLAGS) -c $< -o $@
+
+$(LIB): $(OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/test/%: ref/test/%.c $(LIB) $(TESTLIB) $(wildcard ref/test/*.h) | $(BUILD)/test
+	$(CC) $(WARN) $(CFLAGS) $(SAN) $(CPPFLAGS) -Iref/test $< $(TESTLIB) $(LIB) $(LDLIBS) $(TLDLIBS) -o $@
+
+$(BUILD)/obj $(BUILD)/test:
+	mkdir -p $@
+
+# cmocka unit tests, every vector in the C codec.
+unit: deps $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+# pytest: every vector in the Python codec.
+pytest: deps
+	cd conformance && $(PY) -m pytest -q -p no:cacheprovider tests
+
+clean:
+	rm -rf $(BUILD)
+
+# Regenerate the golden vectors from the spec's definitions; the result must equal what is
+# committed (CI checks this with `git diff --exit-code vectors/`).
+vectors: deps
+	$(PY) vectors/gen/gen_vectors.py
+	$(PY) vectors/gen/gen_crypto_vectors.py
+	$(PY) vectors/gen/merge.py
+	tools/vectors-check
+
+vectors-check: deps
+	tools/vectors-check
+
+reqtrace:
+	tools/reqtrace
+
+# The C unit tests again, built with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: deps
+	$(MAKE) --no-print-directory BUILD=build-asan CFLAGS='-O1 -g' \
+	  SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' unit
+
+# The same code must be warning-free under clang too.
+clang-build: deps
+	$(MAKE) --no-print-directory CC=clang BUILD=build-clang all
+
+# Everything: vectors valid, both codecs on every vector, sanitizers, both compilers,
+# requirement tracing.
+test: deps
+	@$(MAKE) --no-print-directory vectors-check
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory clang-build
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory reqtrace

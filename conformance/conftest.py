@@ -1,0 +1,6 @@
+"""Make the `parley` package importable from conformance/tests."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
