@@ -85,3 +85,14 @@ test: deps
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory pytest
 	@$(MAKE) --no-print-directory reqtrace
+
+# The receive path (records -> frames -> messages) in C and in Python, each against the raw
+# ChaCha20-Poly1305 of its crypto library on the same records, in the same run.
+$(BUILD)/bench_rx: tools/bench/bench_rx.c $(LIB)
+	$(CC) $(WARN) -O2 -g $(CPPFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+bench: deps $(BUILD)/bench_rx
+	@echo "== receive path: C (libsodium ceiling) =="
+	@$(BUILD)/bench_rx
+	@echo "== receive path: Python (python3-cryptography ceiling) =="
+	@$(PY) tools/bench/bench_rx.py

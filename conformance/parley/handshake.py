@@ -64,6 +64,8 @@ _FIXED = struct.Struct(">32s64sHIHIIH")
 assert _FIXED.size == IDENTITY_FIXED_LEN
 
 
+HANDSHAKE_TIMEOUT_S = 10.0  # spec/07-constants.md HANDSHAKE_TIMEOUT
+
 class Identity:
     """A node's Ed25519 identity, from its 32-byte seed. `public_key` is its node id."""
 
@@ -204,6 +206,14 @@ def read_identity_payload(data, remote_static, own_identity_key):
         raise ParleyError("REFLECTION", "remote identity is our own")
     payload.verify_signature(remote_static)
     return payload
+
+
+def check_deadline(started, now):
+    """[PRE-7], [HS-11]: raise TIMEOUT once HANDSHAKE_TIMEOUT (10 s) has passed since the
+    connection started. Times are seconds on one monotonic clock, passed in by the caller
+    (the codec reads no clock); a clock that went backwards counts as no time elapsed."""
+    if now - started >= HANDSHAKE_TIMEOUT_S:
+        raise ParleyError("TIMEOUT", f"handshake not complete after {now - started:.3f} s")
 
 
 class HandshakeResult:

@@ -47,7 +47,7 @@ class Session:
     def __init__(self, max_tags=codec.DEFAULT_MAX_TAGS,
                  max_message=codec.DEFAULT_MAX_MESSAGE,
                  reassembly_budget=codec.DEFAULT_REASSEMBLY_BUDGET,
-                 compression=None, admin=False, outstanding=()):
+                 compression=None, admin=False, outstanding=(), shutting_down=False):
         if compression not in (None, "zlib"):
             raise ValueError(f"compression {compression!r} is not implemented (zlib is)")
         self.max_tags = max_tags
@@ -62,6 +62,11 @@ class Session:
         self.discarding = set()  # (tag, response bit) whose frames are dropped
         self.reserved = 0  # bytes reserved by all messages in progress ([FRAG-4])
         self.closed = None  # the close reason, once closed
+        # What we may send: the remote's advertised limits, the floors until then.
+        self.remote_max_tags = codec.MIN_MAX_TAGS
+        self.remote_max_message = codec.MIN_MAX_MESSAGE
+        self.bye_sent = False  # [BYE-3] no request after our BYE
+        self.shutting_down = shutting_down  # [ADMIN-5]
 
     @classmethod
     def from_params(cls, params):
@@ -69,13 +74,38 @@ class Session:
         return cls(max_tags=params["max_tags"], max_message=params["max_message"],
                    reassembly_budget=params["reassembly_budget"],
                    compression=params.get("compression"), admin=params.get("admin", False),
-                   outstanding=params.get("outstanding", ()))
+                   outstanding=params.get("outstanding", ()),
+                   shutting_down=params.get("shutting_down", False))
 
     # --- what the caller tells the session ----------------------------------------
 
     def request_sent(self, tag):
-        """We sent a request on `tag` and await its response ([TAG-1])."""
+        """We sent a request on `tag` and await its response ([TAG-1]).
+
+        Raises ValueError for tag 0, a tag already outstanding, or after our BYE
+        ([BYE-3]); ParleyError TOO_MANY_TAGS when the remote's max_tags of our requests
+        are outstanding ([LIMIT-2]: wait for an answer first)."""
+        if tag == 0 or tag in self.our_requests or self.bye_sent:
+            raise ValueError(f"cannot start a request on tag {tag}")
+        if len(self.our_requests) >= self.remote_max_tags:
+            raise ParleyError("TOO_MANY_TAGS", f"{self.remote_max_tags} requests outstanding")
         self.our_requests.add(tag)
+
+    def set_remote_limits(self, max_tags, max_message):
+        """The limits the remote advertised in its identity payload ([LIMIT-2])."""
+        self.remote_max_tags = max_tags
+        self.remote_max_message = max_message
+
+    def check_send(self, length):
+        """[LIMIT-2] a message of `length` payload bytes may be sent to the remote, or
+        ParleyError MESSAGE_TOO_LARGE."""
+        if length > self.remote_max_message:
+            raise ParleyError("MESSAGE_TOO_LARGE",
+                              f"{length} bytes above the remote's {self.remote_max_message}")
+
+    def sent_bye(self):
+        """We sent BYE: no new request from now on ([BYE-3])."""
+        self.bye_sent = True
 
     def request_answered(self, tag):
         """We answered the remote's request on `tag`; the tag is free again ([TAG-2])."""
@@ -233,6 +263,8 @@ class Session:
             if opcode in codec.ADMIN_OPCODES and not is_response and \
                     not self.admin:  # [ADMIN-1], after [ADMIN-2] in decode_body
                 raise ParleyError("UNAUTHORIZED", "admin request from a non-admin")
+            if not is_response and self.shutting_down:  # [ADMIN-5], last in step 6
+                raise ParleyError("SHUTTING_DOWN", "the peer is shutting down")
         except ParleyError as e:
             if is_response:
                 return self._response_failed(tag)
@@ -240,6 +272,9 @@ class Session:
             return nack(tag, opcode, e.name)
         if is_response:  # [TAG-4]: the tag is ours to reuse
             self.our_requests.discard(tag)
+            if opcode == codec.OP_ACK and body["req_opcode"] == codec.OP_SET_CONNECTION_OPT \
+                    and body["option"] == codec.OPT_COMPRESSION:  # [OPT-3] in force now
+                self.set_compression(body["setting"])
             return {"event": "response", "tag": tag, "opcode": opcode, "body": body}
         return {"event": "message", "tag": tag, "opcode": opcode, "flags": flags,
                 "body": body}

@@ -13,6 +13,7 @@ from parley.handshake import (
     Handshake,
     Identity,
     IdentityPayload,
+    check_deadline,
     read_identity_payload,
 )
 
@@ -379,3 +380,13 @@ def test_random_handshake_bytes_close_with_handshake_failed(data, as_initiator):
     except ParleyError as err:
         assert err.name == "HANDSHAKE_FAILED"
     assert not side.complete
+
+
+def test_handshake_deadline_closes_with_timeout_after_ten_seconds():
+    """[PRE-7] [HS-11] preface and handshake must finish within HANDSHAKE_TIMEOUT."""
+    check_deadline(100.0, 100.0)
+    check_deadline(100.0, 109.999)
+    check_deadline(100.0, 90.0)  # a clock stepped back
+    with pytest.raises(ParleyError) as e:
+        check_deadline(100.0, 110.0)
+    assert e.value.name == "TIMEOUT"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parley import codec, vectors
+from parley import codec, session, vectors
 from parley.codec import from_vector, to_vector
 from parley.errors import NACK_CODES, ParleyError
 from parley.session import Session
@@ -546,3 +546,35 @@ def test_fragmented_message_is_delivered_whole(body, tag, chunk, compressed):
                      "flags": codec.decode_frame_header(fragments[0], True)["flags"],
                      "body": body}
     assert session.reserved == 0 and not session.in_progress
+
+
+def test_sender_respects_remote_limits_and_bye():
+    """[LIMIT-2] no more than the remote's max_tags requests outstanding and no message
+    above its max_message (the floors until it advertised); [BYE-3] no request after BYE."""
+    s = session.Session()
+    for tag in range(1, codec.MIN_MAX_TAGS + 1):
+        s.request_sent(tag)
+    with pytest.raises(ParleyError) as e:
+        s.request_sent(1000)
+    assert e.value.name == "TOO_MANY_TAGS"
+    s.check_send(codec.MIN_MAX_MESSAGE)
+    with pytest.raises(ParleyError) as e:
+        s.check_send(codec.MIN_MAX_MESSAGE + 1)
+    assert e.value.name == "MESSAGE_TOO_LARGE"
+    s.set_remote_limits(300, 2 * codec.MIN_MAX_MESSAGE)
+    s.request_sent(1000)
+    s.check_send(2 * codec.MIN_MAX_MESSAGE)
+    s.sent_bye()
+    with pytest.raises(ValueError):
+        s.request_sent(1001)
+
+
+def test_acknowledged_compression_is_in_force_for_the_requester():
+    """[OPT-3] once our SET_CONNECTION_OPT(0, zlib) is ACKed, compressed messages decode."""
+    s = session.Session(outstanding=[1])
+    ack = codec.encode_frame(codec.OP_ACK, codec.FLAG_RESPONSE, 1,
+                             bytes([codec.OP_SET_CONNECTION_OPT, 0, 3]))
+    assert s.receive_frame(ack)["event"] == "response"
+    ping = codec.encode_frame(codec.OP_PING, codec.FLAG_COMPRESSED, 2, zlib.compress(b"hi"))
+    ev = s.receive_frame(ping)
+    assert ev["event"] == "message" and ev["body"] == {"data": b"hi"}

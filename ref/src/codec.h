@@ -177,7 +177,8 @@ struct parley_msg {
 int parley_utf8_check(const uint8_t *s, size_t len);
 
 /* Decodes the payload of a message with this opcode (a whole, decompressed message);
- * every byte belongs to it. Returns 0.
+ * every byte belongs to it. Returns 0. Every SET_CONNECTION_OPT setting 0..4 decodes:
+ * whether it is implemented (zlib, [OPT-2]) is the answering code's check ([OPT-1]).
  * Errors: MALFORMED (layout, [MSG-3], [ACK-2]), BAD_UTF8, UNSUPPORTED (a reserved
  *         SET_CONNECTION_OPT option), NOT_IMPLEMENTED (a draft opcode's request),
  *         UNKNOWN_OPCODE (an unassigned opcode). */
@@ -236,10 +237,13 @@ struct parley_inflight {
 };
 
 struct parley_session {
-    struct parley_limits limits;
+    struct parley_limits limits; /* ours: what the remote may send us */
+    struct parley_limits remote; /* the remote's: what we may send it ([LIMIT-2]) */
     int compression; /* enum parley_setting in force */
     int admin;       /* the remote is the admin key */
     int closed;      /* the close reason once closed, else 0 */
+    int bye_sent;    /* we sent BYE: no new request ([BYE-3]) */
+    int shutting_down; /* requests are answered SHUTTING_DOWN ([ADMIN-5]) */
     struct parley_tagset ours;   /* our requests awaiting a response */
     struct parley_tagset theirs; /* the remote's requests we have not answered */
     struct parley_tagset discarding[2]; /* [FRAG-3] by RESPONSE bit: drop to MORE clear */
@@ -277,18 +281,44 @@ void parley_session_init(struct parley_session *s, const struct parley_limits *l
 void parley_session_free(struct parley_session *s);
 
 /* Feeds one whole frame (header and payload, as parley_plaintext_next gives it) and sets
- * *ev to its one outcome. A message may point into frame[], which must stay valid until
- * the event is handled. Returns ev->kind. A closed session answers CLOSE again. */
+ * *ev to its one outcome, applying §4.5 in order ([FRAME-9]). Returns ev->kind.
+ *  - MESSAGE: the request stays outstanding until parley_session_answered.
+ *  - RESPONSE: our tag is freed; an ACK to SET_CONNECTION_OPT option 0 puts its setting in
+ *    force ([OPT-3]).
+ *  - NACK: the caller sends NACK(tag, req_opcode = ev->opcode, parley_err_wire_code(err));
+ *    the request counts as answered (except TAG_IN_USE, whose earlier request stays).
+ *  - IGNORED: err says why when something was wrong (an invalid response: our request on
+ *    that tag then completed as failed, [TAG-6]).
+ *  - CLOSE: err is the close reason (FRAME_OVERRUN when frame[] is not exactly one frame);
+ *    a closed session answers CLOSE again.
+ * The message may point into frame[] (which must stay valid until the event is handled)
+ * or into a session buffer freed by the next feed. */
 int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t len,
                         struct parley_event *ev);
 
 /* Records a request we send on tag (1..65535) and await ([TAG-1]). Returns 0.
- * Errors: STATE (tag 0 or already outstanding), NOMEM. */
+ * Errors: STATE (tag 0 or already outstanding, or we sent BYE: [BYE-3]),
+ *         TOO_MANY_TAGS (the remote's max_tags of our requests are outstanding:
+ *         [LIMIT-2], wait for an answer), NOMEM. */
 int parley_session_expect(struct parley_session *s, uint16_t tag);
 
 /* Records that we answered the remote's request on tag ([TAG-2]). Returns 0.
  * Errors: STATE (no such request outstanding). */
 int parley_session_answered(struct parley_session *s, uint16_t tag);
+
+/* Sets the limits the remote advertised in its identity payload ([LIMIT-2]); until then
+ * the floors of spec §2.2 apply. */
+void parley_session_set_remote_limits(struct parley_session *s, const struct parley_limits *l);
+
+/* Checks that a message of len payload bytes may be sent to the remote ([LIMIT-2]).
+ * Returns 0. Errors: MESSAGE_TOO_LARGE (above the remote's max_message). */
+int parley_session_check_send(const struct parley_session *s, size_t len);
+
+/* We sent BYE: from now on parley_session_expect refuses new requests ([BYE-3]). */
+void parley_session_bye_sent(struct parley_session *s);
+
+/* We are shutting down: complete valid requests are answered SHUTTING_DOWN ([ADMIN-5]). */
+void parley_session_shutting_down(struct parley_session *s);
 
 /* Sets the compression setting in force ([OPT-3]). */
 void parley_session_set_compression(struct parley_session *s, int setting);

@@ -212,6 +212,12 @@ int parley_hs_finish(struct parley_hs *hs, struct parley_cipher *c1, struct parl
 
 void parley_hs_wipe(struct parley_hs *hs);
 
+/* The handshake deadline ([PRE-7], [HS-11]): the connection started at started_ms; at
+ * now_ms (the same clock, milliseconds) the preface and handshake must be complete within
+ * HANDSHAKE_TIMEOUT. The core reads no clock: the event loop passes both times.
+ * Returns 0 while time is left. Errors: PARLEY_E_TIMEOUT (close the connection). */
+int parley_hs_check_deadline(uint64_t started_ms, uint64_t now_ms);
+
 /* -------------------------------------------------------------- record.c */
 
 /* The two directions of an established connection. */

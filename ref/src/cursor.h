@@ -70,7 +70,7 @@ static inline int rd_u32(struct parley_rd *r, uint32_t *v)
 
 static inline int rd_u64(struct parley_rd *r, uint64_t *v)
 {
-    uint32_t hi, lo;
+    uint32_t hi = 0, lo = 0;
     if (rd_left(r) < 8)
         return PARLEY_E_TRUNCATED;
     (void)rd_u32(r, &hi);

@@ -290,8 +290,8 @@ static int append(struct parley_inflight *in, const uint8_t *data, size_t n)
     }
     wr_init(&w, in->buf, in->cap);
     w.len = in->got;
-    if (wr_bytes(&w, data, n) != 0)
-        return PARLEY_E_LENGTH_MISMATCH;
+    if (wr_bytes(&w, data, n) != 0) /* cannot happen: callers check n against the total */
+        return PARLEY_E_INTERNAL;
     in->got = (uint32_t)w.len;
     return 0;
 }
@@ -327,6 +327,9 @@ void parley_session_init(struct parley_session *s, const struct parley_limits *l
 {
     memset(s, 0, sizeof *s);
     s->limits = *limits;
+    s->remote.max_tags = PARLEY_MIN_MAX_TAGS; /* the floors, until the handshake tells */
+    s->remote.max_message = PARLEY_MIN_MAX_MESSAGE;
+    s->remote.reassembly_budget = PARLEY_MIN_MAX_MESSAGE;
     s->compression = compression;
     s->admin = admin;
 }
@@ -346,9 +349,33 @@ void parley_session_free(struct parley_session *s)
 
 int parley_session_expect(struct parley_session *s, uint16_t tag)
 {
-    if (tag == 0 || tagset_has(&s->ours, tag)) /* [TAG-1] */
+    if (tag == 0 || tagset_has(&s->ours, tag) || s->bye_sent) /* [TAG-1], [BYE-3] */
         return PARLEY_E_STATE;
+    if (s->ours.n >= s->remote.max_tags) /* [LIMIT-2] */
+        return PARLEY_E_TOO_MANY_TAGS;
     return tagset_add(&s->ours, tag);
+}
+
+void parley_session_set_remote_limits(struct parley_session *s, const struct parley_limits *l)
+{
+    s->remote = *l;
+}
+
+int parley_session_check_send(const struct parley_session *s, size_t len)
+{
+    if (len > s->remote.max_message) /* [LIMIT-2] */
+        return PARLEY_E_MESSAGE_TOO_LARGE;
+    return 0;
+}
+
+void parley_session_bye_sent(struct parley_session *s)
+{
+    s->bye_sent = 1;
+}
+
+void parley_session_shutting_down(struct parley_session *s)
+{
+    s->shutting_down = 1;
 }
 
 int parley_session_answered(struct parley_session *s, uint16_t tag)
@@ -396,6 +423,8 @@ static int complete(struct parley_session *s, struct parley_event *ev, uint8_t *
         rc = parley_msg_decode(ev->opcode, payload, len, &ev->msg);
     if (rc == 0 && !response)
         rc = parley_msg_check_admin(&ev->msg, ev->tag, s->admin); /* [ADMIN-2], [ADMIN-1] */
+    if (rc == 0 && !response && s->shutting_down)
+        rc = PARLEY_E_SHUTTING_DOWN; /* [ADMIN-5] */
 
     if (response) {
         tagset_del(&s->ours, ev->tag); /* answered, or failed locally ([TAG-6]) */
@@ -537,7 +566,7 @@ int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t l
     struct parley_rd r;
     struct parley_frame f;
     struct parley_inflight *in;
-    unsigned response;
+    unsigned response, more;
     int rc;
 
     memset(ev, 0, sizeof *ev);
@@ -552,23 +581,24 @@ int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t l
     }
     ev->tag = f.h.tag;
     response = f.h.flags & PARLEY_FLAG_RESPONSE; /* 0 or 1 */
+    more = f.h.flags & PARLEY_FLAG_MORE;
 
-    /* 1. Header checks; they touch no message in progress. */
+    /* 1. A message being discarded ([FRAG-3]): dropped unread, whatever its header. */
+    if (tagset_has(&s->discarding[response], f.h.tag)) {
+        if (!more || (f.h.flags & PARLEY_FLAG_ABORT))
+            tagset_del(&s->discarding[response], f.h.tag);
+        return ev_ignored(ev, 0);
+    }
+
+    /* 2. Header checks; they touch no message in progress. */
     rc = parley_frame_header_check(&f.h, s->compression != PARLEY_SETTING_NONE);
     in = inflight_find(s, f.h.tag, response);
     if (rc != 0) {
-        if (!response)
-            return ev_nack(ev, f.h.opcode, rc); /* [FRAME-8] on its tag, with its opcode */
-        if (in == NULL) /* [TAG-6] an invalid response: our request fails locally */
-            tagset_del(&s->ours, f.h.tag);
-        return ev_ignored(ev, rc); /* [TAG-6] a response is never answered */
-    }
-
-    /* 2. A message being discarded ([FRAG-3]). */
-    if (tagset_has(&s->discarding[response], f.h.tag)) {
-        if (!(f.h.flags & PARLEY_FLAG_MORE) || (f.h.flags & PARLEY_FLAG_ABORT))
-            tagset_del(&s->discarding[response], f.h.tag);
-        return ev_ignored(ev, 0);
+        if (more && f.h.tag != 0 && in == NULL) /* §4.5 rule 2: answered once ([TAG-2]) */
+            discard_start(s, NULL, f.h.tag, response);
+        if (response) /* [TAG-6] never answered, and touches nothing */
+            return ev_ignored(ev, rc);
+        return ev_nack(ev, f.h.opcode, rc); /* [FRAME-8] on its tag, with its opcode */
     }
 
     /* 3. ABORT ([FRAG-7]); the requester may reuse the tag ([FRAG-11]). */

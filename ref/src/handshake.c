@@ -355,3 +355,11 @@ void parley_hs_wipe(struct parley_hs *hs)
     hs->payload_len = 0;
     hs->step = PARLEY_HS_FAILED;
 }
+
+int parley_hs_check_deadline(uint64_t started_ms, uint64_t now_ms)
+{
+    /* [PRE-7] [HS-11]: a clock that went backwards counts as no time elapsed. */
+    if (now_ms > started_ms && now_ms - started_ms >= PARLEY_HANDSHAKE_TIMEOUT_MS)
+        return PARLEY_E_TIMEOUT;
+    return 0;
+}

@@ -190,9 +190,9 @@ static int read_ack(struct parley_rd *r, struct parley_msg *m)
 
 static int read_nack(struct parley_rd *r, struct parley_msg *m)
 {
+    /* Any req_opcode: 0 and 1 report a request frame that carried ACK or NACK ([FRAME-5]),
+     * 18..255 what an UNKNOWN_OPCODE NACK reports. */
     if (rd_u8(r, &m->req_opcode) != 0 || rd_u16(r, &m->code) != 0)
-        return PARLEY_E_MALFORMED;
-    if (m->req_opcode == PARLEY_OP_ACK || m->req_opcode == PARLEY_OP_NACK) /* [NACK-1] */
         return PARLEY_E_MALFORMED;
     if (m->code == 0) /* [NACK-1] code 0 is reserved; unknown codes are valid ([NACK-2]) */
         return PARLEY_E_MALFORMED;
@@ -298,7 +298,7 @@ int parley_msg_encode(uint8_t *out, size_t outlen, const struct parley_msg *m)
             rc = wr_u8(&w, m->req_opcode) != 0 ? PARLEY_E_NOROOM : put_ack_body(&w, m);
             break;
         case PARLEY_OP_NACK:
-            if (m->req_opcode <= PARLEY_OP_NACK || m->code == 0) /* [NACK-1] */
+            if (m->code == 0) /* [NACK-1] */
                 return PARLEY_E_STATE;
             rc = wr_u8(&w, m->req_opcode) != 0 || wr_u16(&w, m->code) != 0 ? PARLEY_E_NOROOM
                                                                              : put_text(&w, m);

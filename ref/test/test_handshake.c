@@ -550,6 +550,18 @@ static void test_ed25519_mixed_order_key(void **state)
     expect_rule(mixed, (const uint8_t *)"n", 1, sig, "ID-5");
 }
 
+/* [PRE-7] [HS-11] the preface and handshake must finish within HANDSHAKE_TIMEOUT. */
+static void test_handshake_deadline(void **state)
+{
+    (void)state;
+    assert_int_equal(parley_hs_check_deadline(1000, 1000), 0);
+    assert_int_equal(parley_hs_check_deadline(1000, 1000 + PARLEY_HANDSHAKE_TIMEOUT_MS - 1), 0);
+    assert_int_equal(parley_hs_check_deadline(1000, 1000 + PARLEY_HANDSHAKE_TIMEOUT_MS),
+                     PARLEY_E_TIMEOUT);
+    assert_int_equal(parley_hs_check_deadline(1000, UINT64_MAX), PARLEY_E_TIMEOUT);
+    assert_int_equal(parley_hs_check_deadline(5000, 10), 0); /* clock stepped back */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_ed25519_public_key),
         cmocka_unit_test(test_ed25519_r),
         cmocka_unit_test(test_ed25519_mixed_order_key),
+        cmocka_unit_test(test_handshake_deadline),
     };
 
     if (sodium_init() < 0)

@@ -155,9 +155,9 @@ static void test_encoders_refuse_invalid(void **state)
     assert_true(parley_msg_encode(out, sizeof out, &m) > 0);
     m.code = 0;
     assert_int_equal(parley_msg_encode(out, sizeof out, &m), PARLEY_E_STATE);
-    m.code = 1;
-    m.req_opcode = PARLEY_OP_ACK;
-    assert_int_equal(parley_msg_encode(out, sizeof out, &m), PARLEY_E_STATE);
+    m.code = PARLEY_WIRE_BAD_FLAGS;
+    m.req_opcode = PARLEY_OP_ACK; /* [FRAME-5] a request frame that carried ACK */
+    assert_int_equal(parley_msg_encode(out, sizeof out, &m), 5);
     m.opcode = PARLEY_OP_ACK;
     m.req_opcode = PARLEY_OP_NACK;
     assert_int_equal(parley_msg_encode(out, sizeof out, &m), PARLEY_E_STATE);

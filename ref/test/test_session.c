@@ -232,11 +232,11 @@ static void test_compression_switched_on_by_ack(void **state)
     parley_session_free(&s);
 }
 
-/* [TAG-6] an invalid response is dropped and our request completes as failed; a frame
- * failing the header checks leaves a response in progress alone (§4.5 rule 1) */
+/* [TAG-6] an invalid response is dropped and our request completes as failed; a response
+ * frame failing the header checks touches nothing (§4.5 rule 2) */
 static void test_invalid_response_fails_request(void **state)
 {
-    static const uint8_t ack_bye[] = {PARLEY_OP_BYE};
+    static const uint8_t ack_bye[] = {PARLEY_OP_BYE}, ack_bad[] = {PARLEY_OP_BYE, 0};
     struct parley_session s;
     struct parley_event ev;
     (void)state;
@@ -246,6 +246,9 @@ static void test_invalid_response_fails_request(void **state)
     assert_int_equal(feed(&s, &ev, PARLEY_OP_ACK, PARLEY_FLAG_RESPONSE | 0x10, 2, ack_bye, 1),
                      PARLEY_EV_IGNORED);
     assert_int_equal(ev.err, PARLEY_E_BAD_FLAGS);
+    assert_int_equal(feed(&s, &ev, PARLEY_OP_ACK, PARLEY_FLAG_RESPONSE, 2, ack_bad, 2),
+                     PARLEY_EV_IGNORED); /* still ours, but a bad body: the request failed */
+    assert_int_equal(ev.err, PARLEY_E_MALFORMED);
     assert_int_equal(feed(&s, &ev, PARLEY_OP_ACK, PARLEY_FLAG_RESPONSE, 2, ack_bye, 1),
                      PARLEY_EV_IGNORED);
     assert_int_equal(ev.err, 0); /* no longer ours */
@@ -269,6 +272,37 @@ static void test_invalid_response_fails_request(void **state)
     assert_int_equal(feed(&s, &ev, PARLEY_OP_ACK, PARLEY_FLAG_RESPONSE, 5, ack_bye, 1),
                      PARLEY_EV_IGNORED);
     assert_int_equal(parley_session_expect(&s, 5), 0);
+    parley_session_free(&s);
+}
+
+/* [FRAME-9] §4.5 rule 1 comes before the header checks: a frame of a discarded message is
+ * dropped unread whatever its header; rule 2 discards the rest of a bad first frame, of a
+ * response too, and the response touches nothing else ([TAG-6]) */
+static void test_discarding_precedes_header_checks(void **state)
+{
+    static const uint8_t ack_bye[] = {PARLEY_OP_BYE};
+    struct parley_session s;
+    struct parley_event ev;
+    (void)state;
+
+    parley_session_init(&s, &limits, PARLEY_SETTING_NONE, 0);
+    assert_int_equal(feed_first(&s, &ev, 99, 0, 3, 8, NULL, 0), PARLEY_EV_NACK);
+    assert_int_equal(ev.err, PARLEY_E_UNKNOWN_OPCODE);
+    assert_int_equal(feed(&s, &ev, PARLEY_OP_PING, PARLEY_FLAG_MORE | 0x40, 3, "ab", 2),
+                     PARLEY_EV_IGNORED); /* reserved bit, but discarded: no NACK */
+    assert_int_equal(feed(&s, &ev, 200, 0, 3, "cd", 2), PARLEY_EV_IGNORED); /* ends it */
+    assert_int_equal(feed(&s, &ev, 200, 0, 3, "cd", 2), PARLEY_EV_NACK);
+    assert_int_equal(ev.err, PARLEY_E_UNKNOWN_OPCODE);
+
+    assert_int_equal(parley_session_expect(&s, 4), 0);
+    assert_int_equal(feed_first(&s, &ev, PARLEY_OP_ACK, PARLEY_FLAG_RESPONSE | 0x20, 4, 1,
+                                ack_bye, 1),
+                     PARLEY_EV_IGNORED);
+    assert_int_equal(ev.err, PARLEY_E_BAD_FLAGS);
+    assert_int_equal(feed(&s, &ev, PARLEY_OP_ACK, PARLEY_FLAG_RESPONSE, 4, NULL, 0),
+                     PARLEY_EV_IGNORED); /* its last fragment, discarded */
+    assert_int_equal(feed(&s, &ev, PARLEY_OP_ACK, PARLEY_FLAG_RESPONSE, 4, ack_bye, 1),
+                     PARLEY_EV_RESPONSE); /* our request was still outstanding */
     parley_session_free(&s);
 }
 
@@ -297,6 +331,47 @@ static void test_compressed_fragments_capped(void **state)
     free(zeros);
 }
 
+/* [LIMIT-2] a sender respects the remote's limits: no more than its max_tags requests
+ * outstanding, no message above its max_message; the floors apply until it advertised. */
+static void test_sender_respects_remote_limits(void **state)
+{
+    struct parley_session s;
+    struct parley_limits remote = {300, 2 * PARLEY_MIN_MAX_MESSAGE, 2 * PARLEY_MIN_MAX_MESSAGE};
+    (void)state;
+
+    parley_session_init(&s, &limits, PARLEY_SETTING_NONE, 0);
+    for (unsigned tag = 1; tag <= PARLEY_MIN_MAX_TAGS; tag++)
+        assert_int_equal(parley_session_expect(&s, (uint16_t)tag), 0);
+    assert_int_equal(parley_session_expect(&s, 1000), PARLEY_E_TOO_MANY_TAGS);
+    assert_int_equal(parley_session_check_send(&s, PARLEY_MIN_MAX_MESSAGE), 0);
+    assert_int_equal(parley_session_check_send(&s, PARLEY_MIN_MAX_MESSAGE + 1),
+                     PARLEY_E_MESSAGE_TOO_LARGE);
+
+    parley_session_set_remote_limits(&s, &remote);
+    assert_int_equal(parley_session_expect(&s, 1000), 0);
+    assert_int_equal(parley_session_check_send(&s, 2 * PARLEY_MIN_MAX_MESSAGE), 0);
+    assert_int_equal(parley_session_check_send(&s, 2 * PARLEY_MIN_MAX_MESSAGE + 1),
+                     PARLEY_E_MESSAGE_TOO_LARGE);
+    parley_session_free(&s);
+}
+
+/* [BYE-3] after sending BYE no new request starts; answers are still received. */
+static void test_no_request_after_bye(void **state)
+{
+    struct parley_session s;
+    struct parley_event ev;
+    static const uint8_t ack[] = {PARLEY_OP_BYE};
+    (void)state;
+
+    parley_session_init(&s, &limits, PARLEY_SETTING_NONE, 0);
+    assert_int_equal(parley_session_expect(&s, 7), 0);
+    parley_session_bye_sent(&s);
+    assert_int_equal(parley_session_expect(&s, 8), PARLEY_E_STATE);
+    assert_int_equal(feed(&s, &ev, PARLEY_OP_ACK, PARLEY_FLAG_RESPONSE, 7, ack, sizeof ack),
+                     PARLEY_EV_RESPONSE);
+    parley_session_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,7 +383,10 @@ int main(void)
         cmocka_unit_test(test_reservations_released),
         cmocka_unit_test(test_compression_switched_on_by_ack),
         cmocka_unit_test(test_invalid_response_fails_request),
+        cmocka_unit_test(test_discarding_precedes_header_checks),
         cmocka_unit_test(test_compressed_fragments_capped),
+        cmocka_unit_test(test_sender_respects_remote_limits),
+        cmocka_unit_test(test_no_request_after_bye),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1432,6 +1432,21 @@ def gen_session():
     add_session(g, "STATS with a payload from the admin: MALFORMED; then a valid STATS "
                 "on the same tag", ["ADMIN-2", "MSG-2"], s, "MALFORMED")
 
+    # ---------------------------------------------------------------- shutting down --
+    g = f.group("session", "a peer shutting down ([ADMIN-5], §4.5 rule 6)",
+                sparams(admin=True, shutting_down=True, outstanding=[1]))
+
+    s = Session()
+    s.nack(frame(PING, 0, 2, b"late"), 2, PING, "SHUTTING_DOWN")
+    s.nack(frame(STATS, 0, 3), 3, STATS, "SHUTTING_DOWN")
+    s.nack(frame(PING, 0, 4, bytes(65)), 4, PING, "MALFORMED")
+    s.response(frame(ACK, RESPONSE, 1, u8(PING) + b"ok"), 1, ACK,
+               {"req_opcode": PING, "data": H(b"ok")})
+    add_session(g, "while shutting down, valid requests (PING, STATS from the admin) are "
+                "answered SHUTTING_DOWN, an invalid one still gets its own code, and a "
+                "response to our request is still accepted",
+                ["ADMIN-5", "FRAME-9"], s, "SHUTTING_DOWN")
+
     # ---------------------------------------------------------------- compression ----
     g = f.group("session", "zlib compression in force ([OPT-3]..[OPT-6])",
                 sparams(compression="zlib", outstanding=[1]))
