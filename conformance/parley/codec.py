@@ -282,6 +282,17 @@ def decode_hello(data):
     return {"kind": "HELLO", "majors": majors}
 
 
+def preface_length(stream):
+    """The length of the preface message at the start of a byte stream, from its kind and
+    count alone, or None while the bytes that tell it have not all arrived. Used to cut a
+    stream; the message itself is judged by decode_hello / decode_answer."""
+    if len(stream) < len(MAGIC) + 2:
+        return None
+    kind = stream[len(MAGIC)]
+    size = len(MAGIC) + 2 if kind == KIND_ACCEPT else len(MAGIC) + 2 + stream[len(MAGIC) + 1]
+    return size if len(stream) >= size else None
+
+
 def decode_answer(data, offered=None):
     """An ACCEPT or REFUSE as the initiator reads it.
 

@@ -25,7 +25,7 @@ of a captured TCP session sent, it finds the session by the initiator's ephemera
 
 import struct
 
-from . import noise
+from . import codec, noise
 from .errors import ParleyError
 
 LENGTH_LEN = 2
@@ -191,18 +191,18 @@ def parse_keylog(text):
 
 # --- decrypting a captured session ------------------------------------------------------
 
-MAGIC = b"PARLEY"
-KIND_HELLO, KIND_ACCEPT, KIND_REFUSE = 1, 2, 3
-
-
-def _skip_preface(stream, kind):
-    """Bytes taken by the preface message at the start of `stream` (chapter 01):
-    HELLO and REFUSE are magic, kind, count, majors; ACCEPT is magic, kind, major."""
-    if len(stream) < 8 or stream[:6] != MAGIC or stream[6] != kind:
-        raise ValueError("stream does not start with the expected preface")
-    size = 8 if kind == KIND_ACCEPT else 8 + stream[7]
-    if len(stream) < size:
+def _skip_preface(stream, decode):
+    """Bytes taken by the preface message at the start of `stream`, checked with the
+    codec's `decode` (codec.decode_hello or codec.decode_answer)."""
+    size = codec.preface_length(stream)
+    if size is None:
         raise ValueError("preface cut short")
+    try:
+        fields = decode(stream[:size])
+    except ParleyError as exc:
+        raise ValueError(f"stream does not start with a valid preface: {exc}") from exc
+    if fields["kind"] not in ("HELLO", "ACCEPT"):
+        raise ValueError(f"the responder refused the session: {fields}")
     return size
 
 
@@ -254,13 +254,13 @@ def decrypt_session(keylog, initiator_stream, responder_stream):
     sessions = parse_keylog(keylog) if isinstance(keylog, str) else keylog
     initiator_stream, responder_stream = bytes(initiator_stream), bytes(responder_stream)
 
-    pos = _skip_preface(initiator_stream, KIND_HELLO)
+    pos = _skip_preface(initiator_stream, codec.decode_hello)
     message1, pos = _take_frame(initiator_stream, pos)
     if len(message1) != noise.DHLEN:
         raise ValueError("message 1 is not 32 bytes")
     _, i2r_start = _take_frame(initiator_stream, pos)  # message 3
 
-    pos = _skip_preface(responder_stream, KIND_ACCEPT)
+    pos = _skip_preface(responder_stream, codec.decode_answer)
     _, r2i_start = _take_frame(responder_stream, pos)  # message 2
 
     keys = sessions[message1]
