@@ -115,3 +115,7 @@ conformance: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory pytest
 	@$(MAKE) --no-print-directory reqtrace
+
+# Programs (parley-peer, parley) and benchmarks have their own fragments.
+-include ref/cmd/cmd.mk
+-include tools/bench/bench.mk
