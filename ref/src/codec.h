@@ -296,6 +296,11 @@ void parley_session_free(struct parley_session *s);
 int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t len,
                         struct parley_event *ev);
 
+/* Frees the buffer the last event's message points into (a reassembled or decompressed
+ * message) now rather than at the next feed, so an idle session holds no message
+ * ([LIMIT-4]). The event's message must no longer be used. */
+void parley_session_release(struct parley_session *s);
+
 /* Records a request we send on tag (1..65535) and await ([TAG-1]). Returns 0.
  * Errors: STATE (tag 0 or already outstanding, or we sent BYE: [BYE-3]),
  *         TOO_MANY_TAGS (the remote's max_tags of our requests are outstanding:

@@ -347,6 +347,12 @@ void parley_session_free(struct parley_session *s)
     memset(s, 0, sizeof *s);
 }
 
+void parley_session_release(struct parley_session *s)
+{
+    free(s->held);
+    s->held = NULL;
+}
+
 int parley_session_expect(struct parley_session *s, uint16_t tag)
 {
     if (tag == 0 || tagset_has(&s->ours, tag) || s->bye_sent) /* [TAG-1], [BYE-3] */
