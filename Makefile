@@ -18,7 +18,8 @@ TESTSRC   := $(wildcard ref/test/test_*.c)
 TESTS     := $(TESTSRC:ref/test/%.c=$(BUILD)/test/%)
 TESTLIB   := $(BUILD)/obj/test_vec.o
 
-.PHONY: all deps lib unit pytest vectors-check vectors-fresh test conformance reqtrace bench \
+.PHONY: all deps lib unit pytest vectors-check vectors-fresh test conformance conformance-asan \
+        reqtrace bench \
         clean asan clang-build
 
 all: lib $(TESTS)
@@ -49,7 +50,7 @@ unit: deps $(TESTS)
 
 # pytest: every vector in the Python codec.
 pytest: deps
-	cd conformance && $(PY) -m pytest -q -p no:cacheprovider tests
+	cd conformance && $(PY) -m pytest -q -p no:cacheprovider tests --ignore-glob='tests/test_live_*' 
 
 clean:
 	rm -rf $(BUILD)
@@ -94,7 +95,10 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory clang-build
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory smoke
 	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory conformance
+	@$(MAKE) --no-print-directory conformance-asan
 	@$(MAKE) --no-print-directory reqtrace
 
 # The receive path (records -> frames -> messages) in C and in Python, each against the raw
@@ -108,13 +112,20 @@ bench: deps $(BUILD)/bench_rx
 	@echo "== receive path: Python (python3-cryptography ceiling) =="
 	@$(PY) tools/bench/bench_rx.py
 
-# The conformance suite. Until the live harness lands (it drives a running peer over
-# loopback), it is every golden vector through both codecs and the requirement trace.
-conformance: deps
-	@$(MAKE) --no-print-directory vectors-check
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory pytest
-	@$(MAKE) --no-print-directory reqtrace
+# The conformance suite: the live harness drives a peer over loopback, chapter by chapter,
+# and writes conformance/reports/ (HTML, JSON, JUnit). By default the reference peer;
+# PEER='command with {tcp_port} ...' or TARGET=host:port test another one.
+conformance: deps programs
+	$(PY) conformance/run.py --peer-manifest conformance/peers/reference.json $(CONFORMANCE_ARGS)
+
+# The same suite against the peer built with AddressSanitizer + UndefinedBehaviorSanitizer.
+ASAN_PEER := build-asan/parley-peer --tcp 127.0.0.1:{tcp_port} --key {key_file} \
+  --admin-key {admin_key_file} --keylog {keylog_file} --data {data_dir} --bootstrap {bootstrap}
+conformance-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS='-O1 -g' \
+	  SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' programs
+	PEER='$(ASAN_PEER)' $(PY) conformance/run.py --timeout-scale 3 \
+	  --report-dir conformance/reports/asan $(CONFORMANCE_ARGS)
 
 # Programs (parley-peer, parley) and benchmarks have their own fragments.
 -include ref/cmd/cmd.mk

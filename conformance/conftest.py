@@ -121,7 +121,6 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
     # The handshake-timeout judges run last: their probes started with the peer.
     items.sort(key=lambda i: i.get_closest_marker("handshake_timeout") is not None)
-    config.parley_wants_probes = any(i.get_closest_marker("handshake_timeout") for i in items)
 
 
 def pytest_collection_finish(session):
@@ -131,7 +130,7 @@ def pytest_collection_finish(session):
     tw = session.config.get_terminal_writer()
     tw.line(f"{'case':<100} requirements")
     for item in session.items:
-        reqs = report.test_reqs(item)
+        reqs = report.reqs_of(item)
         unknown = [r for r in reqs if r not in known]
         needs = item.get_closest_marker("needs")
         extra = f"  (needs {', '.join(needs.args)})" if needs else ""
@@ -164,7 +163,8 @@ def put(request):
         peer.stop()
         pytest.exit(f"parley harness: the peer could not be started or reached:\n{exc}",
                     returncode=3)
-    if getattr(cfg, "parley_wants_probes", False) and not settings.quick:
+    if not settings.quick and any(i.get_closest_marker("handshake_timeout")
+                                  for i in request.session.items):
         peer.probes = TimeoutProbes(peer.address, peer.generation)
     summary = cfg.parley_report.peer_summary
     remote = peer.info.remote

@@ -62,7 +62,8 @@ def pytest_args(args, rest, env):
             manifest = env.get("MANIFEST")  # the command line's manifest is the default peer's
         else:
             manifest = manifest or env.get("MANIFEST")
-    out = [PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", HERE]
+    out = [PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN", "--tb=no",
+           "--rootdir", HERE]
     out += sorted(os.path.relpath(p, HERE)
                   for p in glob.glob(os.path.join(HERE, "tests", "test_live_*.py")))
     if peer:

@@ -123,21 +123,20 @@ class Session:
     def receive_plaintext(self, plaintext):
         """The events of the frames of one authenticated record plaintext ([REC-4]).
 
-        Frames are handled in order (§4.5); a frame that runs past the plaintext's end
-        closes the connection there ([REC-5]), after the frames before it.
+        The framing of the whole plaintext is checked first: a frame that runs past its
+        end closes the connection and none of the record's frames is processed
+        ([REC-5]). Otherwise the frames are handled in order (§4.5).
         """
-        plaintext = bytes(plaintext)
-        if not plaintext:  # a record holds at least one frame
-            return [self._close("FRAME_OVERRUN")]
+        try:
+            frames = codec.split_record_plaintext(plaintext)
+        except ParleyError as e:
+            return [self._close(e.name)]
         events = []
-        pos = 0
-        while pos < len(plaintext) and not self.closed:
-            rest = plaintext[pos:]
-            end = len(rest)  # a cut header: receive_frame closes
-            if len(rest) >= FRAME_HEADER_LEN:
-                end = FRAME_HEADER_LEN + codec.parse_frame_header(rest)["length"]
-            events.append(self.receive_frame(rest[:end]))
-            pos += end
+        for f in frames:
+            if self.closed:
+                break
+            whole = codec.encode_frame_header(f["opcode"], f["flags"], f["tag"], f["length"])
+            events.append(self.receive_frame(whole + bytes(f["payload"])))
         return events
 
     def receive_frame(self, frame):

@@ -364,14 +364,14 @@ def test_session_vector(case):
     assert events == test["events"]
 
 
-def test_record_frames_are_handled_in_order_until_an_overrun():
-    """[REC-5], [FRAME-9] frames before the one that overruns are handled, then the
-    connection closes and stays closed."""
+def test_a_record_with_an_overrun_is_rejected_whole():
+    """[REC-5] the framing of the whole plaintext is checked first: a frame that overruns
+    closes the connection, no frame of that record is handled, and it stays closed."""
     ping = codec.encode_frame(codec.OP_PING, 0, 1, b"x")
     session = Session()
     events = session.receive_plaintext(ping + ping[:5])
-    assert [e["event"] for e in events] == ["message", "close"]
-    assert events[1]["reason"] == "FRAME_OVERRUN"
+    assert events == [{"event": "close", "reason": "FRAME_OVERRUN"}]
+    assert not session.remote_requests
     assert session.receive_frame(ping) == {"event": "close", "reason": "FRAME_OVERRUN"}
     assert Session().receive_plaintext(b"") == [{"event": "close",
                                                  "reason": "FRAME_OVERRUN"}]

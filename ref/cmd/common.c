@@ -299,14 +299,14 @@ int admin_key_parse(const char *arg, uint8_t pk[32], const char **msg)
         return 0;
     n = file_read_small(arg, buf, sizeof buf);
     if (n < 0) {
-        *msg = "--admin-key: neither 64 hex characters nor a readable file";
+        *msg = "neither 64 hex characters nor a readable file";
         return -1;
     }
     len = trimmed_len(buf, (size_t)n);
     if (hex_decode(pk, 32, buf, len) == 0)
         return 0;
     if (key_from_bytes(buf, (size_t)n, sk, msg) != 0) {
-        *msg = "--admin-key: file holds neither a public key (64 hex) nor a key file";
+        *msg = "the file holds neither a public key (64 hex) nor a key file";
         return -1;
     }
     memcpy(pk, sk + 32, 32);
@@ -317,18 +317,20 @@ int admin_key_parse(const char *arg, uint8_t pk[32], const char **msg)
 
 const char *opcode_name(uint8_t opcode)
 {
-    static const char *const names[] = {
-        "ACK", "NACK", "PING", "SET_CONNECTION_OPT", "SHOUT", "SPEAK", "WHISPER",
-        "FIND_NODE", "FIND_VALUE", "STORE", "BYE", "PEERS", "SHUTDOWN", "STATS",
-        "LOCK", "UNLOCK", "PATCH", "RELAY"};
+    static const char *const names[] = {"ACK",        "NACK",  "PING",    "SET_CONNECTION_OPT",
+                                        "SHOUT",      "SPEAK", "WHISPER", "FIND_NODE",
+                                        "FIND_VALUE", "STORE", "BYE",     "PEERS",
+                                        "SHUTDOWN",   "STATS", "LOCK",    "UNLOCK",
+                                        "PATCH",      "RELAY"};
     return opcode <= PARLEY_OP_LAST_ASSIGNED ? names[opcode] : NULL;
 }
 
 const char *stat_name(uint16_t id)
 {
-    static const char *const names[] = {
-        NULL, "uptime_s", "conns_open", "conns_total", "handshakes_ok", "handshakes_failed",
-        "frames_in", "frames_out", "bytes_in", "bytes_out", "nacks_sent"};
+    static const char *const names[] = {NULL,          "uptime_s",      "conns_open",
+                                        "conns_total", "handshakes_ok", "handshakes_failed",
+                                        "frames_in",   "frames_out",    "bytes_in",
+                                        "bytes_out",   "nacks_sent"};
     return id >= 1 && id <= 10 ? names[id] : NULL;
 }
 

@@ -30,9 +30,9 @@
 #include "conn.h"
 
 #define READ_BUF_LEN (64u * 1024u)
-#define HS_RATE 2000        /* [HS-13] handshakes started per second ... */
-#define HS_BURST 256        /* ... with this burst ... */
-#define HS_MAX_ACTIVE 256   /* ... and at most this many in progress at once */
+#define HS_RATE 2000      /* [HS-13] handshakes started per second ... */
+#define HS_BURST 256      /* ... with this burst ... */
+#define HS_MAX_ACTIVE 256 /* ... and at most this many in progress at once */
 #define SHUTDOWN_GRACE_MS 5000
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -53,8 +53,8 @@ struct pconn {
     int polled_in;   /* POLLIN was asked this round */
     struct bootstrap *boot;
     struct sockaddr_storage sa;
-    char name[64];   /* remote address, for logs */
-    char id[17];     /* first 16 hex of the remote node id, once open */
+    char name[64]; /* remote address, for logs */
+    char id[17];   /* first 16 hex of the remote node id, once open */
 };
 
 struct bootstrap {
@@ -129,8 +129,9 @@ static void state_load(void)
     if (!(f = fopen(path, "r")))
         return;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, " {\"id\": \"%64[0-9a-f]\", \"address\": \"%63[^\"]\", \"port\": %u, "
-                         "\"outbound\": %7[a-z]",
+        if (sscanf(line,
+                   " {\"id\": \"%64[0-9a-f]\", \"address\": \"%63[^\"]\", \"port\": %u, "
+                   "\"outbound\": %7[a-z]",
                    idhex, addr, &port, out) == 4 &&
             hex_decode(id, 32, idhex, strlen(idhex)) == 0 && port <= 65535)
             known_add(id, addr, port, strcmp(out, "true") == 0);
@@ -188,8 +189,7 @@ static struct pconn *pconn_of(struct parley_conn *c)
 
 static void conn_log(enum log_level lv, struct pconn *pc, const char *event, const char *detail)
 {
-    log_kv(lv, event, "peer", pc->name, "id", pc->id[0] ? pc->id : NULL, "detail", detail,
-           LOG_END);
+    log_kv(lv, event, "peer", pc->name, "id", pc->id[0] ? pc->id : NULL, "detail", detail, LOG_END);
 }
 
 static struct pconn *conn_new(int fd, const struct sockaddr *sa, socklen_t salen, int outbound,
@@ -227,8 +227,8 @@ static void boot_schedule(struct bootstrap *b, uint64_t now)
 static void conn_close(struct pconn *pc, uint64_t now)
 {
     const char *why = pc->c.close_reason ? parley_err_name(pc->c.close_reason)
-                      : pc->why           ? pc->why
-                                          : "clean";
+                      : pc->why          ? pc->why
+                                         : "clean";
     conn_log(pc->c.close_reason ? LOG_WARN : LOG_INFO, pc, "conn_close", why);
     if (pc->boot) {
         pc->boot->pc = NULL;
@@ -442,8 +442,7 @@ static void on_accept(uint64_t now)
         }
         sockaddr_name((struct sockaddr *)&sa, salen, name, sizeof name);
         if (P.n >= P.max_conns || fd_nonblock(fd) != 0) { /* over --max-conns: close at once */
-            log_kv(LOG_WARN, "conn_refused", "peer", name, "detail", "max-conns reached",
-                   LOG_END);
+            log_kv(LOG_WARN, "conn_refused", "peer", name, "detail", "max-conns reached", LOG_END);
             close(fd);
             continue;
         }
@@ -543,8 +542,8 @@ static void run(void)
             pfd_cap = (P.n + 2) * 2;
         }
         pfd[0] = (struct pollfd){.fd = P.sig_pipe[0], .events = POLLIN};
-        pfd[1] = (struct pollfd){.fd = now >= P.listen_pause_until ? P.listen_fd : -1,
-                                 .events = POLLIN};
+        pfd[1] =
+            (struct pollfd){.fd = now >= P.listen_pause_until ? P.listen_fd : -1, .events = POLLIN};
         if (P.listen_fd >= 0 && now < P.listen_pause_until)
             wake = P.listen_pause_until;
         active = hs_active();
@@ -660,8 +659,11 @@ int main(int argc, char **argv)
     const char *tcp = "127.0.0.1:7400", *key_file = NULL, *admin = NULL, *keylog = NULL, *msg;
     const struct {
         const char *flag, **value;
-    } strings[] = {{"--tcp", &tcp},         {"--key", &key_file},  {"--data", &P.data_dir},
-                   {"--admin-key", &admin}, {"--keylog", &keylog}};
+    } strings[] = {{"--tcp", &tcp},
+                   {"--key", &key_file},
+                   {"--data", &P.data_dir},
+                   {"--admin-key", &admin},
+                   {"--keylog", &keylog}};
     uint8_t sk[64], admin_pk[32];
     unsigned long v;
     struct sigaction sa = {0};
@@ -722,6 +724,8 @@ int main(int argc, char **argv)
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
 
+    if (admin && admin_key_parse(admin, admin_pk, &msg) != 0)
+        usage_error("--admin-key", msg);
     if (!key_file) {
         uint8_t pk[32];
         crypto_sign_keypair(pk, sk);
@@ -731,8 +735,6 @@ int main(int argc, char **argv)
     } else if (rc == 1) {
         log_kv(LOG_INFO, "key_created", "detail", key_file, LOG_END);
     }
-    if (admin && admin_key_parse(admin, admin_pk, &msg) != 0)
-        usage_error("--admin-key", msg);
     if (P.data_dir && mkdir(P.data_dir, 0700) != 0 && errno != EEXIST)
         usage_error("--data", strerror(errno));
     if (keylog) {
@@ -751,9 +753,12 @@ int main(int argc, char **argv)
         P.node.has_admin = 1;
     }
     P.node.listen_port = listen_open(tcp);
-    P.node.ops = (struct parley_node_ops){
-        .peers = ops_peers, .peers_size = ops_peers_size, .shutdown = ops_shutdown,
-        .keylog = ops_keylog, .opened = ops_opened, .log = ops_log};
+    P.node.ops = (struct parley_node_ops){.peers = ops_peers,
+                                          .peers_size = ops_peers_size,
+                                          .shutdown = ops_shutdown,
+                                          .keylog = ops_keylog,
+                                          .opened = ops_opened,
+                                          .log = ops_log};
     if (parley_node_sign(&P.node) != 0)
         fatal("node_sign_failed", "identity payload");
     P.tokens = HS_BURST * 1000u;
@@ -771,7 +776,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < P.n; i++)
         conn_close(P.conns[i], clock_ms());
     P.n = 0;
-    if (state_save(clock_ms()) != 0)
+    if ((rc = state_save(clock_ms())) != 0) /* [ADMIN-4] exit 0 only once state is saved */
         log_kv(LOG_ERROR, "state_save_failed", "detail", strerror(errno), LOG_END);
     else if (P.data_dir)
         log_kv(LOG_INFO, "state_saved", "detail", P.data_dir, LOG_END);
@@ -780,5 +785,5 @@ int main(int argc, char **argv)
     parley_node_free(&P.node);
     free(P.conns);
     log_kv(LOG_INFO, "exit", "detail", "shutdown complete", LOG_END);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

@@ -33,9 +33,9 @@ static struct {
     unsigned long timeout_ms;
     enum command cmd;
     const char *target;
-    size_t pending;           /* answers still awaited */
-    uint8_t awaiting[65536];  /* by tag */
-    uint64_t ping_sent_us;    /* ping: the time the current PING left */
+    size_t pending;          /* answers still awaited */
+    uint8_t awaiting[65536]; /* by tag */
+    uint64_t ping_sent_us;   /* ping: the time the current PING left */
     unsigned long ping_seq;
     double rtt_min, rtt_max, rtt_sum;
     unsigned long answered;
@@ -181,8 +181,8 @@ static void print_answer(const struct parley_event *ev)
     if (m->opcode == PARLEY_OP_NACK) { /* [NACK-1], [NACK-2] codes not in the registry */
         if (C.json)
             out_field("code", 0, "%u", m->code);
-        out_field(C.json ? "code_name" : "code", 1, C.json ? "%s" : "%s(%u)",
-                  code ? code : "?", m->code);
+        out_field(C.json ? "code_name" : "code", 1, C.json ? "%s" : "%s(%u)", code ? code : "?",
+                  m->code);
         out_field("text", 1, "%.*s", (int)m->text_len, (const char *)m->text);
     } else if (m->req_opcode == PARLEY_OP_PEERS || m->req_opcode == PARLEY_OP_STATS) {
         out_field("count", 0, "%u", m->list.count);
@@ -209,8 +209,8 @@ static void on_response(void *ctx, struct parley_conn *c, const struct parley_ev
     C.pending--;
     if (ev->kind != PARLEY_EV_RESPONSE || ev->msg.opcode == PARLEY_OP_NACK)
         C.failed = 1;
-    if (C.cmd == CMD_PING && ev->kind == PARLEY_EV_RESPONSE &&
-        ev->msg.opcode == PARLEY_OP_ACK && ev->msg.req_opcode == PARLEY_OP_PING) { /* [PING-1] the data comes back */
+    if (C.cmd == CMD_PING && ev->kind == PARLEY_EV_RESPONSE && ev->msg.opcode == PARLEY_OP_ACK &&
+        ev->msg.req_opcode == PARLEY_OP_PING) { /* [PING-1] the data comes back */
         double rtt = (double)(clock_us() - C.ping_sent_us) / 1000.0;
         C.rtt_min = C.answered == 0 || rtt < C.rtt_min ? rtt : C.rtt_min;
         C.rtt_max = rtt > C.rtt_max ? rtt : C.rtt_max;
@@ -358,8 +358,7 @@ static size_t frames_parse(char **hex, int n, uint8_t *buf, size_t cap)
         struct parley_frame_header h;
         if (hlen % 2 != 0 || hlen / 2 > cap - len || hex_decode(buf + len, hlen / 2, hex[i], hlen))
             usage_error("send-raw", "each frame is an even number of hex digits");
-        if (parley_frame_header_decode(buf + len, hlen / 2, &h) != 8 ||
-            h.length != hlen / 2 - 8)
+        if (parley_frame_header_decode(buf + len, hlen / 2, &h) != 8 || h.length != hlen / 2 - 8)
             usage_error("send-raw", "each HEX must be one whole frame (8-byte header + length)");
         if (!(h.flags & PARLEY_FLAG_RESPONSE) && h.tag != 0 && !C.awaiting[h.tag]) {
             C.awaiting[h.tag] = 1;
@@ -452,12 +451,10 @@ int main(int argc, char **argv)
         const char *name;
         enum command cmd;
         uint8_t opcode;
-    } commands[] = {{"ping", CMD_PING, PARLEY_OP_PING},
-                    {"peers", CMD_PEERS, PARLEY_OP_PEERS},
-                    {"stats", CMD_STATS, PARLEY_OP_STATS},
-                    {"shutdown", CMD_SHUTDOWN, PARLEY_OP_SHUTDOWN},
-                    {"send-raw", CMD_SEND_RAW, 0},
-                    {"keygen", CMD_KEYGEN, 0}};
+    } commands[] = {
+        {"ping", CMD_PING, PARLEY_OP_PING},    {"peers", CMD_PEERS, PARLEY_OP_PEERS},
+        {"stats", CMD_STATS, PARLEY_OP_STATS}, {"shutdown", CMD_SHUTDOWN, PARLEY_OP_SHUTDOWN},
+        {"send-raw", CMD_SEND_RAW, 0},         {"keygen", CMD_KEYGEN, 0}};
     const char *key_file = NULL, *msg;
     char *pos[4096];
     int npos = 0, rc;
@@ -502,8 +499,8 @@ int main(int argc, char **argv)
     C.cmd = commands[k].cmd;
     C.target = pos[1];
     if ((C.cmd == CMD_SEND_RAW) != (npos > 2) || (C.cmd != CMD_PING && count != 0))
-        usage_error(pos[0], C.cmd == CMD_SEND_RAW ? "expected HOST:PORT HEX..."
-                                                  : "unexpected arguments");
+        usage_error(pos[0],
+                    C.cmd == CMD_SEND_RAW ? "expected HOST:PORT HEX..." : "unexpected arguments");
     if (sodium_init() < 0)
         return EXIT_NET;
     if (C.cmd == CMD_KEYGEN)
@@ -519,22 +516,21 @@ int main(int argc, char **argv)
     if (parley_node_init(&C.node, sk, clock_ms()) != 0)
         return EXIT_NET;
     sodium_memzero(sk, sizeof sk);
-    C.node.ops = (struct parley_node_ops){
-        .response = on_response, .opened = on_opened, .log = on_log};
+    C.node.ops =
+        (struct parley_node_ops){.response = on_response, .opened = on_opened, .log = on_log};
     parley_conn_init(&C.c, &C.node, 1, clock_ms());
     rc = wait_until(NULL, &C.opened);
     if (rc == 0 && C.cmd == CMD_PING)
         rc = cmd_ping(count ? count : 1);
     else if (rc == 0 && C.cmd == CMD_SEND_RAW)
-        rc = parley_conn_send_frames(&C.c, frames, frames_len) < 0
-                 ? EXIT_USAGE
-                 : wait_until(&C.pending, NULL);
+        rc = parley_conn_send_frames(&C.c, frames, frames_len) < 0 ? EXIT_USAGE
+                                                                   : wait_until(&C.pending, NULL);
     else if (rc == 0)
         rc = request(commands[k].opcode, NULL, 0); /* admin requests: empty ([ADMIN-2]) */
     if (rc != 0 && rc != EXIT_USAGE)
         rc = report_failure(rc);
     else if (rc == 0 && C.failed)
-        rc = EXIT_PEER; /* a NACK or an invalid answer */
+        rc = EXIT_PEER;                  /* a NACK or an invalid answer */
     if (C.c.state == PARLEY_CONN_OPEN) { /* a polite goodbye, briefly */
         uint64_t end = clock_ms() + 500;
         (void)parley_conn_bye(&C.c, 0, "done", clock_ms());

@@ -175,7 +175,8 @@ static size_t rx_pass(const struct workload *w, struct parley_session *s, uint8_
                 break;
             case PARLEY_EV_RESPONSE:
                 delivered++;
-                parley_session_expect(s, ev.tag); /* the next message reuses the tag */
+                if (parley_session_expect(s, ev.tag) != 0) /* the next message reuses it */
+                    die("expect", PARLEY_E_STATE);
                 break;
             case PARLEY_EV_PARTIAL:
                 break;
@@ -223,9 +224,10 @@ static struct result measure(const struct workload *w)
     double t0, t;
 
     parley_session_init(&s, &lim, PARLEY_SETTING_NONE, 0);
+    parley_session_set_remote_limits(&s, &lim);
     for (uint16_t tag = 1; tag <= 512; tag++)
-        if (strncmp(w->name, "msg", 3) == 0)
-            parley_session_expect(&s, tag);
+        if (strncmp(w->name, "msg", 3) == 0 && parley_session_expect(&s, tag) != 0)
+            die("expect", PARLEY_E_STATE);
     /* Alternate the two measurements so drift hits both alike. */
     r.rx_s = r.raw_s = 1e9;
     for (int round = 0; round < 3; round++) {

@@ -102,7 +102,10 @@ def main():
     results = []
     for name in ("ping-1", "ping-64", "msg-1k", "msg-64k"):
         records, frames, messages, payload = build(key, name)
-        sess = session.Session(outstanding=range(1, 513) if name.startswith("msg") else ())
+        sess = session.Session()
+        sess.set_remote_limits(codec.DEFAULT_MAX_TAGS, codec.DEFAULT_MAX_MESSAGE)
+        for tag in range(1, 513) if name.startswith("msg") else ():
+            sess.request_sent(tag)
         nbytes = sum(len(r) for r in records)
 
         def rx():

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -306,15 +307,29 @@ static double server_cpu(void)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+static double client_cpu0, client_cpu_s = -1;
+
+/* This process's own CPU seconds: the load generator may be the bottleneck. */
+static double self_cpu(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static void measure_begin(void)
 {
     server_cpu0 = server_cpu();
+    client_cpu0 = self_cpu();
 }
 
 static void measure_end(void)
 {
     double c = server_cpu();
     server_cpu_s = c >= 0 && server_cpu0 >= 0 ? c - server_cpu0 : -1;
+    client_cpu_s = self_cpu() - client_cpu0;
 }
 
 /* ---- latency ------------------------------------------------------------------------ */
@@ -969,6 +984,8 @@ static void print_result(double secs)
            (unsigned long long)n_setup_fail, (unsigned long long)n_reconnects);
     if (server_cpu_s >= 0)
         printf(", \"server_cpu_s\": %.3f", server_cpu_s);
+    if (client_cpu_s >= 0)
+        printf(", \"client_cpu_s\": %.3f", client_cpu_s);
     if (total.b != NULL) {
         printf(", \"latency\": {\"n\": %llu, \"p50_us\": %llu, \"p99_us\": %llu, "
                "\"max_us\": %llu}",

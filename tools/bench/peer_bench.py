@@ -15,7 +15,8 @@ no sockets) as the crypto anchor. Servers run on CPU 0 and the load generator on
 each run also reads the server's CPU time over the measured window (loadgen
 --server-pid), which gives a second figure that does not depend on which side is the
 bottleneck: the server's CPU per request, parley over redis and over echo (a server busy
-under 100 % is waiting on the client, the network or a rate limit).
+under 100 % is waiting on the client, the network or a rate limit; the load generator's
+own CPU share is printed next to it).
 
 Prints the ratios parley/redis and parley/echo per cell and writes reports/bench-peer.json.
 Every process started is stopped at the end.
@@ -71,6 +72,8 @@ def main():
         cpu = r.get("server_cpu_s", 0.0)
         r["server_cpu_share"] = round(cpu / r["seconds"], 3) if r["seconds"] else None
         r["server_cpu_us_per_req"] = cpu / r["done"] * 1e6 if r["done"] else None
+        r["client_cpu_share"] = (round(r.get("client_cpu_s", 0.0) / r["seconds"], 3)
+                                 if r["seconds"] else None)
         bad = {k: r[k] for k in ("nacks", "errors", "closed", "setup_failed") if r.get(k)}
         if r["exit"] != 0 or bad:
             print(f"  warning: {proto} {label}: exit {r['exit']} {bad} "
@@ -102,9 +105,11 @@ def main():
                    for p in PROTOS}
             cpu_req = {p: median([r["server_cpu_us_per_req"] for r in runs[(conns, depth)][p]])
                        for p in PROTOS}
+            client = {p: median([r["client_cpu_share"] for r in runs[(conns, depth)][p]])
+                      for p in PROTOS}
             report["throughput"].append({
                 "conns": conns, "depth": depth, "per_s": rates, "server_cpu_share": cpu,
-                "server_cpu_us_per_req": cpu_req,
+                "server_cpu_us_per_req": cpu_req, "client_cpu_share": client,
                 "cpu_per_req_parley_over_redis": ratio(cpu_req["parley"], cpu_req["redis"]),
                 "cpu_per_req_parley_over_echo": ratio(cpu_req["parley"], cpu_req["echo"]),
                 "runs_per_s": {p: [r["per_s"] for r in runs[(conns, depth)][p]]
@@ -145,6 +150,10 @@ def main():
         hs["parley_over_redis"] = ratio(hs["parley"]["per_s"], hs["redis"]["per_s"])
         hs["parley_over_echo"] = ratio(hs["parley"]["per_s"], hs["echo"]["per_s"])
         hs["parley_over_mem"] = ratio(hs["parley"]["per_s"], hs["mem"]["per_s"])
+        limit = hs_rate_limit()
+        if limit:  # the peer's [HS-13] cap on handshakes started per second
+            hs["peer_hs_rate_limit"] = limit
+            hs["parley_over_hs_rate_limit"] = ratio(hs["parley"]["per_s"], limit)
         # the peer's CPU per handshake against one side's share of the in-memory pair
         hs["peer_cpu_per_setup_over_half_mem"] = ratio(
             hs["parley"]["server_cpu_us_per_setup"] or 0.0, 0.5e6 / hs["mem"]["per_s"]
@@ -162,6 +171,18 @@ def main():
     if not ok:
         print(f"parley-peer exit status {codes['parley']} (log {peer.proc.log_path})")
     return 0 if ok else 1
+
+
+def hs_rate_limit():
+    """HS_RATE of ref/cmd/parley-peer.c (handshakes started per second, [HS-13]), or None."""
+    import re
+    try:
+        with open(os.path.join(benchlib.ROOT, "ref", "cmd", "parley-peer.c"),
+                  encoding="utf-8") as f:
+            m = re.search(r"^#define HS_RATE (\d+)", f.read(), re.M)
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
 
 
 def median(xs):
@@ -185,16 +206,16 @@ def print_table(report):
     print(f"requests/s, ratios of the same run (median of {report['rounds']} runs; servers on "
           "CPU 0, loadgen on CPU 1)")
     print("                 requests/s                        server CPU per request"
-          "   server busy")
+          "   busy: server / loadgen")
     print("  conns x depth   parley/redis parley/echo redis/echo  parley/redis parley/echo"
-          "   parley redis echo")
+          "   parley    redis     echo")
     for c in report["throughput"]:
-        cpu = c["server_cpu_share"]
+        cpu, cl = c["server_cpu_share"], c["client_cpu_share"]
+        busy = "  ".join(f"{cpu[p]:.2f}/{cl[p]:.2f}" for p in PROTOS)
         print(f"  {c['conns']:>5} x {c['depth']:<5}   {c['parley_over_redis']:12.3f} "
               f"{c['parley_over_echo']:11.3f} {c['redis_over_echo']:10.3f}  "
               f"{c['cpu_per_req_parley_over_redis']:12.3f} "
-              f"{c['cpu_per_req_parley_over_echo']:11.3f}"
-              f"   {cpu['parley']:6.2f} {cpu['redis']:5.2f} {cpu['echo']:4.2f}")
+              f"{c['cpu_per_req_parley_over_echo']:11.3f}   {busy}")
     lat = report["latency"]
     print(f"latency at depth 1, one connection (parley / anchor; median of {report['rounds']} "
           "runs)")
@@ -208,6 +229,9 @@ def print_table(report):
           f"  parley/in-memory handshake {hs['parley_over_mem']:.3f}  (peer busy "
           f"{hs['parley']['server_cpu_share']:.2f}; peer CPU per handshake / half the "
           f"in-memory pair's {hs['peer_cpu_per_setup_over_half_mem']:.2f})")
+    if hs.get("peer_hs_rate_limit"):
+        print(f"  parley / the peer's own handshake rate limit (HS_RATE "
+              f"{hs['peer_hs_rate_limit']}/s, [HS-13]) {hs['parley_over_hs_rate_limit']:.3f}")
     print("same-run rates for context (per second):")
     for c in report["throughput"]:
         r = c["per_s"]

@@ -29,6 +29,9 @@ from .client import LiveSession
 from .listener import BootstrapService
 
 HEALTH_TIMEOUT = 2.0  # seconds for the PING answer that proves the peer is alive
+# A sanitizer's report in the peer's log is a crash too, even when the build recovers.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer", "ERROR: MemorySanitizer")
 
 
 class PeerError(Exception):
@@ -345,9 +348,14 @@ class PeerUnderTest:
             return f"its process {describe_exit(self.process.exit_code)}"
         return None
 
-    def health(self):
-        """None when the peer is alive and answers a PING on a fresh session within 2 s;
-        otherwise what is wrong ("the peer crashed: ..." or "the peer hangs: ...")."""
+    def health(self, log_mark=0):
+        """None when the peer is alive, wrote no sanitizer report after `log_mark`, and
+        answers a PING on a fresh session within 2 s; otherwise what is wrong ("the peer
+        crashed: ..." or "the peer hangs: ...")."""
+        report = next((line for line in self.log.since(log_mark)
+                       if any(mark in line for mark in SANITIZER_MARKS)), None)
+        if report:
+            return f"the peer crashed: a sanitizer reported {report.strip()[:300]}"
         crash = self.crashed()
         if crash:
             return "the peer crashed: " + crash

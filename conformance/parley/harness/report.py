@@ -11,7 +11,8 @@ Failures of a SHOULD (NON-STRICT) and failures the expectations file lists
 status is non-zero exactly when a MUST failed (or the harness itself could not run).
 
 At the end: a terminal summary grouped by spec chapter, and in the report folder
-junit.xml, summary.json and report.html (one self-contained page).
+junit.xml, summary.json, report.html (one self-contained page) and peer.log (everything
+the peer processes wrote).
 """
 
 import collections
@@ -31,6 +32,7 @@ from .outcomes import (EXPECTED_FAIL, FAIL, NON_STRICT, NOT_RUN, NOT_RUN_PREFIX,
                        UNIMPLEMENTED, UNIMPLEMENTED_PREFIX, Violation)
 
 REPEAT_ID = re.compile(r"^run\d+$")
+MAX_LISTED = 40  # failures listed in the terminal; all are in the reports
 
 
 def base_nodeid(nodeid):
@@ -42,7 +44,7 @@ def base_nodeid(nodeid):
     return f"{head}[{'-'.join(kept)}]" if kept else head
 
 
-def test_reqs(item):
+def reqs_of(item):
     marker = item.get_closest_marker("reqs")
     return list(marker.args) if marker else []
 
@@ -58,7 +60,7 @@ def chapter_of_module(path):
     return m.group(1) if m else name
 
 
-class TestResult:
+class CaseResult:
     """One executed (or skipped) test item."""
 
     def __init__(self, item):
@@ -66,9 +68,9 @@ class TestResult:
         self.base = base_nodeid(self.nodeid)
         self.name = item.name
         self.module = chapter_of_module(item.fspath)
-        doc = (getattr(item, "function", None).__doc__ or "") if hasattr(item, "function") else ""
-        self.doc = " ".join(doc.split())
-        self.reqs = test_reqs(item)
+        function = getattr(item, "function", None)
+        self.doc = " ".join((function.__doc__ or "").split()) if function else ""
+        self.reqs = reqs_of(item)
         self.outcome = None
         self.violated = None
         self.message = ""
@@ -84,6 +86,7 @@ class TestResult:
         if self.expected_reason:
             out["expected_reason"] = self.expected_reason
         if with_exchange:
+            out["doc"] = self.doc
             out["exchange"] = self.transcript
             out["peer_log"] = self.log
         return out
@@ -114,7 +117,7 @@ class ParleyReport:
     def _result(self, item):
         result = self.by_nodeid.get(item.nodeid)
         if result is None:
-            result = TestResult(item)
+            result = CaseResult(item)
             self.by_nodeid[item.nodeid] = result
             self.results.append(result)
         return result
@@ -142,7 +145,7 @@ class ParleyReport:
         put = state.get("put")
         if put is None or put.down:
             return
-        problem = put.health()
+        problem = put.health(state["log_mark"])
         if problem is None:
             return
         detail = f"{problem} (found right after this test)"
@@ -217,6 +220,10 @@ class ParleyReport:
         self.write_junit(data, os.path.join(self.report_dir, "junit.xml"))
         with open(os.path.join(self.report_dir, "report.html"), "w", encoding="utf-8") as f:
             f.write(html.render(data))
+        put = getattr(self.config, "parley_put", None)
+        if put is not None:
+            with open(os.path.join(self.report_dir, "peer.log"), "w", encoding="utf-8") as f:
+                f.writelines(line + "\n" for line in put.log.since(0))
         self.summary_data = data
         failed = data["totals"]["tests"].get(FAIL, 0)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -346,6 +353,14 @@ class ParleyReport:
         if not data:
             return
         tr = terminalreporter
+        failures = [t for t in data["tests"] if t["outcome"] in (FAIL, NON_STRICT, EXPECTED_FAIL)]
+        if failures:
+            tr.section("Parley conformance: failures")
+            for t in failures[:MAX_LISTED]:
+                tr.write_line(f"{t['outcome']:<13} {t['nodeid'].split('::', 1)[-1]}")
+                tr.write_line(f"{'':14}{_first_line(t['message'])[:200]}")
+            if len(failures) > MAX_LISTED:
+                tr.write_line(f"... and {len(failures) - MAX_LISTED} more: see report.html")
         tr.section("Parley conformance: requirements by chapter")
         by_chapter = collections.OrderedDict()
         for r in data["requirements"]:
@@ -384,7 +399,7 @@ class ParleyReport:
                       f"peer {data['peer'].get('name', '?')} ({data['peer'].get('mode', '?')}); "
                       f"{data['duration']:.1f} s")
         tr.write_line(f"reports: {os.path.normpath(self.report_dir)}/"
-                      "{report.html,summary.json,junit.xml}")
+                      "{report.html,summary.json,junit.xml,peer.log}")
 
 
 def _skip_reason(rep):
