@@ -19,7 +19,7 @@ TESTS     := $(TESTSRC:ref/test/%.c=$(BUILD)/test/%)
 TESTLIB   := $(BUILD)/obj/test_vec.o
 
 .PHONY: all deps lib unit pytest vectors-check vectors-fresh test conformance conformance-asan \
-        reqtrace bench \
+        reqtrace bench size \
         clean asan clang-build
 
 all: lib $(TESTS)
@@ -130,3 +130,9 @@ conformance-asan: deps
 # Programs (parley-peer, parley) and benchmarks have their own fragments.
 -include ref/cmd/cmd.mk
 -include tools/bench/bench.mk
+
+# The peer's own code against the founding notes' 100 KB budget (crypto and zlib are
+# shared libraries and not counted), and the lines a reader must read.
+size: programs
+	@size $(BUILD)/parley-peer | awk 'NR==2 {printf "parley-peer: own code %d bytes of text (budget 102400: %.0f%%), %d data, %d bss\n", $$1, 100*$$1/102400, $$2, $$3}'
+	@printf 'ref/src: %d lines of C; ref/cmd: %d lines\n' "$$(cat ref/src/*.[ch] | wc -l)" "$$(cat ref/cmd/*.[ch] | wc -l)"

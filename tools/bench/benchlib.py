@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -243,6 +244,15 @@ def loadgen(build, args, timeout, cpu=None):
 
 def workdir(prefix):
     return tempfile.mkdtemp(prefix=prefix)
+
+
+def finish_workdir(path, ok):
+    """Removes a run's folder (keys, logs) after a clean run; keeps it and says where
+    when something failed."""
+    if ok:
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        print(f"logs kept in {path}")
 
 
 def ratio(a, b):

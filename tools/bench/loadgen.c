@@ -14,8 +14,10 @@
  *
  * Modes: throughput (default) reports requests/s over --seconds after --warmup;
  * --latency adds p50/p99/max (µs) of every request; --handshakes repeats connect, setup
- * (the handshake for parley), one request/response, close (abortive: no TIME_WAIT left
- * behind), and reports completions/s;
+ * (the handshake for parley), one request/response (the PING's ACK is the only proof an
+ * initiator gets that the responder accepted message 3), close (abortive: no TIME_WAIT
+ * left behind), and reports completions/s; --server-pid PID adds the server's CPU seconds
+ * (and ours) over the measured window;
  * --hold N opens N authenticated parley connections, prints "held N" and keeps them idle
  * until SIGTERM or --seconds. For the robustness runs: --timeout-ms counts requests that
  * wait longer (each once), --interval-ms prints a line per period (latency of that period

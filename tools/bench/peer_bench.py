@@ -170,6 +170,7 @@ def main():
     ok = report.get("peer_alive_at_end") and codes["parley"] == 0
     if not ok:
         print(f"parley-peer exit status {codes['parley']} (log {peer.proc.log_path})")
+    benchlib.finish_workdir(work, ok)
     return 0 if ok else 1
 
 

@@ -109,6 +109,7 @@ def main():
     path = benchlib.write_report("bench-rss.json", report)
     print(f"wrote {os.path.relpath(path, benchlib.ROOT)}")
     ok = report.get("stats_conns_open") is not None and report["stats_conns_open"] >= n
+    benchlib.finish_workdir(work, ok and code == 0)
     return 0 if ok else 1
 
 

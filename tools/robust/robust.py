@@ -639,8 +639,11 @@ def orchestrate(args):
     report["failures"] = fails
     report["findings"] = findings(phases)
     print_report(report)
+    if not fails:
+        report["peer_log"] = None  # removed with the run's folder below
     path = benchlib.write_report("robust.json", report)
     print(f"wrote {os.path.relpath(path, benchlib.ROOT)}")
+    benchlib.finish_workdir(work, not fails)
     return 0 if not fails else 1
 
 
