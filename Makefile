@@ -99,6 +99,8 @@ test: deps
 	@$(MAKE) --no-print-directory pytest
 	@$(MAKE) --no-print-directory conformance
 	@$(MAKE) --no-print-directory conformance-asan
+	@$(MAKE) --no-print-directory valgrind
+	@$(MAKE) --no-print-directory robust
 	@$(MAKE) --no-print-directory reqtrace
 
 # The receive path (records -> frames -> messages) in C and in Python, each against the raw

@@ -33,6 +33,7 @@
 #define HS_RATE 2000      /* [HS-13] handshakes started per second ... */
 #define HS_BURST 256      /* ... with this burst ... */
 #define HS_MAX_ACTIVE 256 /* ... and at most this many in progress at once */
+#define HS_EVICT_MS 1000  /* a handshake slot held this long may be given to a newcomer */
 #define SHUTDOWN_GRACE_MS 5000
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -49,6 +50,7 @@ struct pconn {
     int outbound;
     int connecting;  /* non-blocking connect in progress */
     int hs_token;    /* [HS-13] this connection may do handshake work */
+    uint64_t hs_ms;  /* when it took its token */
     const char *why; /* set when we drop the connection ourselves: close at once */
     int polled_in;   /* POLLIN was asked this round */
     struct bootstrap *boot;
@@ -258,10 +260,27 @@ static int conn_done(const struct pconn *pc)
     return pc->why || pc->c.state == PARLEY_CONN_CLOSED;
 }
 
-/* [HS-13]: inbound connections need a token before their handshake is read. */
+/* [HS-13]: inbound connections need a token before their handshake is read. The preface
+ * costs nothing, so the token is taken only once the Noise messages start. */
 static int needs_token(const struct pconn *pc)
 {
-    return !pc->outbound && !pc->hs_token && pc->c.state < PARLEY_CONN_OPEN;
+    return !pc->outbound && !pc->hs_token && pc->c.state == PARLEY_CONN_HANDSHAKE;
+}
+
+/* [HS-13]: when every handshake slot is taken and another connection waits, the oldest
+ * handshake that has had HS_EVICT_MS to finish is dropped, so stalled handshakes cannot
+ * hold the slots for the whole HANDSHAKE_TIMEOUT. */
+static void evict_stalled_handshake(uint64_t now)
+{
+    struct pconn *oldest = NULL;
+    for (size_t i = 0; i < P.n; i++) {
+        struct pconn *pc = P.conns[i];
+        if (pc->hs_token && pc->c.state < PARLEY_CONN_OPEN && !pc->why &&
+            now - pc->hs_ms >= HS_EVICT_MS && (oldest == NULL || pc->hs_ms < oldest->hs_ms))
+            oldest = pc;
+    }
+    if (oldest != NULL)
+        oldest->why = "handshake stalled (evicted)";
 }
 
 static size_t hs_active(void)
@@ -571,8 +590,11 @@ static void run(void)
                 wake = min64(wake, P.boot[i].next_ms);
         if (P.shutting_down)
             wake = min64(wake, P.shutdown_deadline);
-        if (token_wait)
+        if (token_wait) {
             wake = min64(wake, now + 1 + (1000u - min64(P.tokens, 1000u)) / HS_RATE);
+            if (active >= HS_MAX_ACTIVE)
+                evict_stalled_handshake(now);
+        }
         timeout = wake == UINT64_MAX ? -1 : wake <= now ? 0 : (int)min64(wake - now, 60000);
 
         if (poll(pfd, (nfds_t)(n + 2), timeout) < 0 && errno != EINTR)
@@ -609,6 +631,7 @@ static void run(void)
                         continue;
                     P.tokens -= 1000u;
                     pc->hs_token = 1;
+                    pc->hs_ms = now;
                     active++;
                 }
                 if ((rc = conn_read_fd(&pc->c, pc->fd, P.rbuf, sizeof P.rbuf, now)) < 0)
