@@ -132,9 +132,12 @@ conformance-asan: deps
 # Programs (parley-peer, parley) and benchmarks have their own fragments.
 -include ref/cmd/cmd.mk
 -include tools/bench/bench.mk
+-include fuzz/fuzz.mk
 
 # The peer's own code against the founding notes' 100 KB budget (crypto and zlib are
 # shared libraries and not counted), and the lines a reader must read.
 size: programs
 	@size $(BUILD)/parley-peer | awk 'NR==2 {printf "parley-peer: own code %d bytes of text (budget 102400: %.0f%%), %d data, %d bss\n", $$1, 100*$$1/102400, $$2, $$3}'
 	@printf 'ref/src: %d lines of C; ref/cmd: %d lines\n' "$$(cat ref/src/*.[ch] | wc -l)" "$$(cat ref/cmd/*.[ch] | wc -l)"
+-include tools/analysis.mk
+-include conformance/selftest/selftest.mk

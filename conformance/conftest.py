@@ -65,6 +65,10 @@ def pytest_addoption(parser):
                 help="multiply every wait for the peer (slow machines, sanitizers)")
     g.addoption("--keep-tmp", dest="parley_keep_tmp", action="store_true",
                 help="keep the peers' temporary folders (keys, key log, data)")
+    g.addoption("--pcap", dest="parley_pcap", default="failures", metavar="MODE",
+                choices=("failures", "all", "off"),
+                help="write each test's traffic as <report dir>/pcaps/<test>.pcap with its "
+                     "key log (.keylog) and decryption (.txt): failures (default), all, off")
     g.addoption("--peer-cwd", dest="parley_peer_cwd", default=None, metavar="DIR",
                 help="the folder --peer runs in (default: the current one; run.py passes "
                      "its caller's)")
@@ -89,6 +93,11 @@ def pytest_configure(config):
         plugin = report.ParleyReport(config, settings)
         config.parley_report = plugin
         config.pluginmanager.register(plugin, "parley-report")
+        if config.getoption("parley_pcap") != "off":
+            from parley.harness.capture import CapturePlugin
+            config.pluginmanager.register(
+                CapturePlugin(config, config.getoption("parley_pcap"), plugin.report_dir),
+                "parley-capture")
 
 
 # --- selection ---------------------------------------------------------------------------

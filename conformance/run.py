@@ -46,6 +46,9 @@ def parse(argv):
     ap.add_argument("--admin-secret", help="TARGET mode: the admin's Ed25519 seed file")
     ap.add_argument("--timeout-scale", type=float, help="multiply every wait")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the peers' temporary folders")
+    ap.add_argument("--pcap", choices=("failures", "all", "off"),
+                    help="captures in <report dir>/pcaps/: of failing tests (default), all "
+                         "tests, or none")
     return ap.parse_known_args(argv)
 
 
@@ -95,6 +98,8 @@ def pytest_args(args, rest, env):
         out += ["--timeout-scale", str(args.timeout_scale)]
     if args.keep_tmp:
         out += ["--keep-tmp"]
+    if args.pcap:
+        out += ["--pcap", args.pcap]
     return out + [a for a in rest if a != "--"]
 
 

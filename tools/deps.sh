@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential clang libsodium-dev libcmocka-dev zlib1g-dev libcjson-dev pkg-config valgrind \
 python3 python3-cryptography python3-scapy python3-pytest python3-pytest-xdist \
 python3-pytest-timeout python3-jsonschema python3-jinja2 python3-hypothesis \
-redis-server"
+redis-server gcovr cppcheck clang-tidy afl++"
 
 missing=""
 for p in $PKGS; do

@@ -60,7 +60,7 @@ static void log_pair(FILE *f, const char *key, const char *v)
 void log_kv(enum log_level level, const char *event, ...)
 {
     va_list ap;
-    const char *key, *value;
+    const char *key;
     struct timespec ts;
     struct tm tm;
     char when[32];
@@ -69,18 +69,18 @@ void log_kv(enum log_level level, const char *event, ...)
         return;
     clock_gettime(CLOCK_REALTIME, &ts); /* wall time, for people reading the log only */
     gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    (void)strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm); /* 19 chars: fits */
     fprintf(stderr, "ts=%s.%03ldZ level=%s", when, ts.tv_nsec / 1000000L, level_names[level]);
     log_pair(stderr, "event", event);
     va_start(ap, event);
     while ((key = va_arg(ap, const char *)) != NULL) {
-        value = va_arg(ap, const char *);
+        const char *value = va_arg(ap, const char *);
         if (value)
             log_pair(stderr, key, value);
     }
     va_end(ap);
     fputc('\n', stderr);
-    fflush(stderr);
+    (void)fflush(stderr); /* a log line that cannot be written has nowhere else to go */
 }
 
 void hex_encode(char *out, const uint8_t *in, size_t len)
@@ -179,7 +179,7 @@ int hostport_split(const char *s, char *host, size_t hostcap, char *port, size_t
         return -1;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
-    snprintf(port, portcap, "%lu", v);
+    (void)snprintf(port, portcap, "%lu", v); /* fits: no longer than the digits given */
     return 0;
 }
 
@@ -340,10 +340,11 @@ void sockaddr_name(const struct sockaddr *sa, socklen_t len, char *out, size_t c
 
     if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-        snprintf(out, cap, "?");
+        (void)snprintf(out, cap, "?");
         return;
     }
-    snprintf(out, cap, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+    /* A name for people (logs, PEERS display): cut at cap if it must be. */
+    (void)snprintf(out, cap, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
 int fd_nonblock(int fd)

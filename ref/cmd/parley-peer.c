@@ -32,6 +32,7 @@
 #define READ_BUF_LEN (64u * 1024u)
 #define HS_RATE 2000      /* [HS-13] handshakes started per second ... */
 #define HS_BURST 256      /* ... with this burst ... */
+#define HS_BURST_MILLI ((uint64_t)HS_BURST * 1000u) /* the bucket's size in milli-tokens */
 #define HS_MAX_ACTIVE 256 /* ... and at most this many in progress at once */
 #define HS_EVICT_MS 1000  /* a handshake slot held this long may be given to a newcomer */
 #define SHUTDOWN_GRACE_MS 5000
@@ -112,33 +113,45 @@ static void known_add(const uint8_t id[32], const char *addr, unsigned port, int
     if (!k)
         return; /* bounded: the oldest entries stay */
     memcpy(k->id, id, 32);
-    snprintf(k->addr, sizeof k->addr, "%s", addr);
+    (void)snprintf(k->addr, sizeof k->addr, "%s", addr); /* callers' buffers are this size */
     k->port = port;
     k->outbound = outbound;
+}
+
+/* DIR/state.json, then suffix, into path[cap]. Returns 0, or -1 (ENAMETOOLONG) when it
+ * does not fit: a cut path would name another file. */
+static int state_path(char *path, size_t cap, const char *suffix)
+{
+    int n = snprintf(path, cap, "%s/state.json%s", P.data_dir, suffix);
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
 }
 
 /* Reads the peers of a state.json this program wrote (one peer per line). */
 static void state_load(void)
 {
-    char path[4096], line[512], idhex[65], addr[64], out[8];
-    unsigned port;
+    char path[4096], line[512], idhex[65], addr[64], portdec[6], out[8];
+    unsigned long port;
     uint8_t id[32];
     FILE *f;
 
-    if (!P.data_dir)
+    if (!P.data_dir || state_path(path, sizeof path, "") != 0)
         return;
-    snprintf(path, sizeof path, "%s/state.json", P.data_dir);
     if (!(f = fopen(path, "r")))
         return;
-    while (fgets(line, sizeof line, f))
+    while (fgets(line, sizeof line, f)) /* the port as digits: %u cannot report overflow */
         if (sscanf(line,
-                   " {\"id\": \"%64[0-9a-f]\", \"address\": \"%63[^\"]\", \"port\": %u, "
+                   " {\"id\": \"%64[0-9a-f]\", \"address\": \"%63[^\"]\", \"port\": %5[0-9], "
                    "\"outbound\": %7[a-z]",
-                   idhex, addr, &port, out) == 4 &&
-            hex_decode(id, 32, idhex, strlen(idhex)) == 0 && port <= 65535)
-            known_add(id, addr, port, strcmp(out, "true") == 0);
-    fclose(f);
-    snprintf(line, sizeof line, "%zu known peers", P.n_known);
+                   idhex, addr, portdec, out) == 4 &&
+            hex_decode(id, 32, idhex, strlen(idhex)) == 0 &&
+            parse_uint(portdec, 0, 65535, &port) == 0)
+            known_add(id, addr, (unsigned)port, strcmp(out, "true") == 0);
+    (void)fclose(f); /* read only: nothing is lost */
+    (void)snprintf(line, sizeof line, "%zu known peers", P.n_known);
     log_kv(LOG_INFO, "state_loaded", "detail", line, "file", path, LOG_END);
 }
 
@@ -151,8 +164,8 @@ static int state_save(uint64_t now)
 
     if (!P.data_dir)
         return 0;
-    snprintf(path, sizeof path, "%s/state.json", P.data_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (state_path(path, sizeof path, "") != 0 || state_path(tmp, sizeof tmp, ".tmp") != 0)
+        return -1;
     if (!(f = fopen(tmp, "w")))
         return -1;
     hex_encode(hex, P.node.identity_pk, 32);
@@ -171,7 +184,9 @@ static int state_save(uint64_t now)
                 i + 1 < P.n_known ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
-    ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    /* ferror: a write that failed in an earlier flush of the buffer leaves no trace in
+     * the last fflush, and a short file must not replace the last good one. */
+    ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0)
         return -1;
@@ -201,6 +216,7 @@ static struct pconn *conn_new(int fd, const struct sockaddr *sa, socklen_t salen
 
     if (P.n == P.cap) {
         size_t cap = P.cap ? 2 * P.cap : 64;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): conns holds pointers, as meant */
         struct pconn **grown = realloc(P.conns, cap * sizeof *grown);
         if (!grown)
             return NULL;
@@ -294,8 +310,8 @@ static size_t hs_active(void)
 static void tokens_refill(uint64_t now)
 {
     P.tokens += (now - P.tokens_ms) * HS_RATE; /* HS_RATE/s = HS_RATE milli-tokens/ms */
-    if (P.tokens > HS_BURST * 1000u)
-        P.tokens = HS_BURST * 1000u;
+    if (P.tokens > HS_BURST_MILLI)
+        P.tokens = HS_BURST_MILLI;
     P.tokens_ms = now;
 }
 
@@ -372,7 +388,7 @@ static void ops_keylog(void *ctx, const char *lines)
     (void)ctx;
     if (P.keylog) { /* [KEYLOG-1] appended and flushed before the first record */
         fputs(lines, P.keylog);
-        fflush(P.keylog);
+        (void)fflush(P.keylog); /* a debugging aid: the session does not depend on it */
     }
 }
 
@@ -384,7 +400,7 @@ static void ops_opened(void *ctx, struct parley_conn *c)
     (void)ctx;
     hex_encode(pc->id, c->remote.identity_key, 8);
     conn_log(LOG_INFO, pc, "conn_open", pc->outbound ? "outbound" : "inbound");
-    snprintf(addr, sizeof addr, "%s", pc->name[0] == '[' ? pc->name + 1 : pc->name);
+    (void)snprintf(addr, sizeof addr, "%s", pc->name[0] == '[' ? pc->name + 1 : pc->name);
     if ((colon = strrchr(addr, pc->name[0] == '[' ? ']' : ':')))
         *colon = '\0';
     if (c->remote.listen_port != 0) /* a node that only dials out cannot be dialled back */
@@ -430,7 +446,7 @@ static uint16_t listen_open(const char *spec)
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0 ||
             fd_nonblock(fd) != 0) {
-            snprintf(why, sizeof why, "%s: %s", spec, strerror(errno));
+            (void)snprintf(why, sizeof why, "%s: %s", spec, strerror(errno)); /* for the log */
             close(fd);
             fd = -1;
         }
@@ -489,6 +505,8 @@ static void boot_dial(struct bootstrap *b, uint64_t now)
     }
     for (ai = res; ai; ai = ai->ai_next)
         n++;
+    /* getaddrinfo's success means one address at least (POSIX), so n > 0 here.
+     * NOLINTNEXTLINE(clang-analyzer-core.DivideZero): the analyzer does not model that */
     for (ai = res, n = (int)(b->attempt++ % (unsigned)n); n > 0; n--) /* rotate addresses */
         ai = ai->ai_next;
     if ((fd = tcp_connect_start(ai, &pending)) < 0)
@@ -553,7 +571,7 @@ static void run(void)
             if (!P.boot[i].pc && now >= P.boot[i].next_ms)
                 boot_dial(&P.boot[i], now);
 
-        if (pfd_cap < P.n + 2) {
+        if (pfd == NULL || pfd_cap < P.n + 2) {
             struct pollfd *grown = realloc(pfd, (P.n + 2) * 2 * sizeof *pfd);
             if (!grown)
                 fatal("out_of_memory", "poll set");
@@ -718,7 +736,7 @@ int main(int argc, char **argv)
                 hostport_split(s, b->host, sizeof b->host, b->port, sizeof b->port) != 0 ||
                 strcmp(b->port, "0") == 0)
                 usage_error("--bootstrap", "expected HOST:PORT");
-            snprintf(b->spec, sizeof b->spec, "%s", s);
+            (void)snprintf(b->spec, sizeof b->spec, "%s", s); /* fits: length checked above */
             b->backoff_ms = BACKOFF_MIN_MS;
             P.n_boot++;
         } else if (flag_is(a, "--max-conns")) {
@@ -735,7 +753,7 @@ int main(int argc, char **argv)
 
     if (sodium_init() < 0)
         fatal("sodium_init_failed", "libsodium");
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN); /* cannot fail for a valid signal */
     if (pipe(P.sig_pipe) != 0 || fd_nonblock(P.sig_pipe[0]) || fd_nonblock(P.sig_pipe[1]))
         fatal("pipe_failed", strerror(errno));
     sa.sa_handler = on_signal; /* SIGTERM, SIGINT: the same graceful shutdown as SHUTDOWN */
@@ -784,13 +802,13 @@ int main(int argc, char **argv)
                                           .log = ops_log};
     if (parley_node_sign(&P.node) != 0)
         fatal("node_sign_failed", "identity payload");
-    P.tokens = HS_BURST * 1000u;
+    P.tokens = HS_BURST_MILLI;
     P.tokens_ms = clock_ms();
 
     hex_encode(idhex, P.node.identity_pk, 32);
-    snprintf(addr, sizeof addr, "%s", tcp);
+    (void)snprintf(addr, sizeof addr, "%s", tcp); /* fits: listen_open checked its parts */
     *strrchr(addr, ':') = '\0';
-    snprintf(detail, sizeof detail, "%u", P.node.listen_port);
+    (void)snprintf(detail, sizeof detail, "%u", P.node.listen_port);
     log_kv(LOG_ALWAYS, "listening", "addr", addr, "port", detail, "id", idhex, "admin",
            admin ? "set" : "none", LOG_END);
 
@@ -804,7 +822,7 @@ int main(int argc, char **argv)
     else if (P.data_dir)
         log_kv(LOG_INFO, "state_saved", "detail", P.data_dir, LOG_END);
     if (P.keylog)
-        fclose(P.keylog);
+        (void)fclose(P.keylog); /* flushed after every line already */
     parley_node_free(&P.node);
     free(P.conns);
     log_kv(LOG_INFO, "exit", "detail", "shutdown complete", LOG_END);

@@ -356,17 +356,18 @@ static void nack_text(char *out, size_t cap, uint8_t op, uint16_t code)
     const char *why = nack_why[code];
 
     if (code == PARLEY_WIRE_UNKNOWN_OPCODE) { /* [FRAME-7] the text names the opcode */
-        snprintf(out, cap, "unknown opcode %u", op);
+        (void)snprintf(out, cap, "unknown opcode %u", op);
         return;
     }
     if (code == PARLEY_WIRE_MALFORMED && op == PARLEY_OP_PING)
         why = "data over 64 bytes, or a bad first fragment";
     else if (code == PARLEY_WIRE_MALFORMED && op >= PARLEY_OP_PEERS && op <= PARLEY_OP_STATS)
         why = "needs an empty payload and a non-zero tag";
+    /* A text longer than cap is cut: it is for people, and all of it is ASCII. */
     if (op <= PARLEY_OP_LAST_ASSIGNED)
-        snprintf(out, cap, "%s: %s", op_names[op], why);
+        (void)snprintf(out, cap, "%s: %s", op_names[op], why);
     else
-        snprintf(out, cap, "opcode %u: %s", op, why);
+        (void)snprintf(out, cap, "opcode %u: %s", op, why);
 }
 
 /* [NACK-1], [FRAME-8]: on the request's tag, its opcode, a code and a readable text. */
@@ -922,7 +923,7 @@ static int read_record(struct parley_conn *c, const uint8_t *buf, size_t len, ui
     struct parley_rd r;
     struct parley_frame f;
     size_t ptlen = 0;
-    int n = parley_record_open(&c->rec.recv, buf, len, pt, SCRATCH_LEN, &ptlen), rc;
+    int n = parley_record_open(&c->rec.recv, buf, len, pt, SCRATCH_LEN, &ptlen);
 
     if (n == PARLEY_E_TRUNCATED)
         return 0;
@@ -934,6 +935,7 @@ static int read_record(struct parley_conn *c, const uint8_t *buf, size_t len, ui
     rd_init(&r, pt, ptlen);
     while (c->state == PARLEY_CONN_OPEN && rd_left(&r) > 0) {
         size_t at = r.pos;
+        int rc;
         (void)parley_plaintext_next(&r, &f);
         if ((rc = on_frame(c, pt + at, r.pos - at, now)) < 0)
             return rc;

@@ -25,7 +25,7 @@
 
 /* Above this many bytes waiting to be written (sealed and queued), the connection stops
  * asking for input ([LIMIT-4] back pressure) and seals nothing more until it drains. */
-#define PARLEY_CONN_WRITE_HIGH (256u * 1024u)
+#define PARLEY_CONN_WRITE_HIGH ((size_t)256 * 1024)
 /* A record plaintext the sender fills with small frames before sealing ([REC-7]). */
 #define PARLEY_CONN_RECORD_FILL 16392u
 

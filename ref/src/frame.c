@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ZLIB_CONST /* z_stream.next_in is const: zlib does not write its input */
 #include <zlib.h>
 
 #include "codec.h"
@@ -138,7 +139,7 @@ int parley_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size
     memset(&z, 0, sizeof z);
     if (inflateInit(&z) != Z_OK)
         return PARLEY_E_NOMEM;
-    z.next_in = (Bytef *)(uintptr_t)in; /* zlib's API is not const; it does not write */
+    z.next_in = in;
     z.avail_in = (uInt)len;
     do {
         struct parley_wr w;
@@ -336,8 +337,8 @@ void parley_session_init(struct parley_session *s, const struct parley_limits *l
 
 void parley_session_free(struct parley_session *s)
 {
-    while (s->n_inflight > 0)
-        inflight_drop(s, &s->inflight[0]);
+    for (size_t i = 0; i < s->n_inflight; i++)
+        free(s->inflight[i].buf); /* the reservations go with the memset below */
     free(s->inflight);
     free(s->ours.tags);
     free(s->theirs.tags);
@@ -481,7 +482,8 @@ static int next_fragment(struct parley_session *s, struct parley_event *ev,
         (f->h.flags & PARLEY_FLAG_COMPRESSED) != (in->flags & PARLEY_FLAG_COMPRESSED))
         rc = PARLEY_E_BAD_FRAGMENT; /* [FRAG-6] */
     else if (f->h.length > in->total - in->got) /* [FRAG-5] more data than the total */
-        rc = PARLEY_E_LENGTH_MISMATCH;
+        rc = PARLEY_E_LENGTH_MISMATCH; /* NOLINT(bugprone-branch-clone): kept apart from the
+                                        * next [FRAG-5] case so each check cites its rule */
     else if (!more && f->h.length != in->total - in->got) /* [FRAG-5] last one short */
         rc = PARLEY_E_LENGTH_MISMATCH;
     else

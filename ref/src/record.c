@@ -97,8 +97,8 @@ static int keylog_line(struct parley_wr *w, const char *label, const uint8_t ie[
     sodium_bin2hex(ie_hex, sizeof ie_hex, ie, PARLEY_KEY_LEN);
     sodium_bin2hex(key_hex, sizeof key_hex, key, PARLEY_KEY_LEN);
     rc = wr_bytes(w, label, strlen(label)) != 0 || wr_u8(w, ' ') != 0 ||
-         wr_bytes(w, ie_hex, 2 * PARLEY_KEY_LEN) != 0 || wr_u8(w, ' ') != 0 ||
-         wr_bytes(w, key_hex, 2 * PARLEY_KEY_LEN) != 0 || wr_u8(w, '\n') != 0;
+         wr_bytes(w, ie_hex, sizeof ie_hex - 1) != 0 || wr_u8(w, ' ') != 0 ||
+         wr_bytes(w, key_hex, sizeof key_hex - 1) != 0 || wr_u8(w, '\n') != 0;
     sodium_memzero(key_hex, sizeof key_hex);
     return rc ? PARLEY_E_NOROOM : 0;
 }

@@ -15,6 +15,8 @@ One module per concern:
     probes.py        slow probes (handshake timeout) started early, judged late
     report.py        the pytest plugin: outcomes, terminal summary, JUnit, JSON, HTML
     html.py          the self-contained HTML page
+    capture.py       per-test pcaps and key logs of the harness's own traffic (--pcap)
+    replay.py        golden captures (vectors/pcaps/) replayed against the peer
 """
 
 SUITE_VERSION = "1.0.0"

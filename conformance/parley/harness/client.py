@@ -178,6 +178,8 @@ class LiveSession:
         self._auto_tags = itertools.cycle(range(60000, 65536))
         self.records_in = []  # plaintexts of the records received
         self.headers_in = []  # (opcode, flags, tag, length) of every frame received
+        if getattr(conn, "tap", None) is not None and conn.tap.label is None:
+            conn.tap.label = label  # names the connection in a --pcap key log
 
     # --- construction -----------------------------------------------------------------
 
@@ -287,6 +289,7 @@ class LiveSession:
             data = self.hs.write_message()
             what = what or f"handshake message {index} ({len(data) - 2} bytes)"
         self.transcript.add(self.label, "sent", "handshake", data, what or "handshake bytes")
+        self._tap_keys()
         self.conn.send(data)
         return data
 
@@ -321,12 +324,29 @@ class LiveSession:
                                  max_message=self.fields["max_message"],
                                  reassembly_budget=self.fields["reassembly_budget"])
         self.rx.set_remote_limits(self.remote.max_tags, self.remote.max_message)
+        self._tap_keys()
         self.note("handshake complete; records from now on")
         leftover = self.hs.leftover + bytes(self.conn.buffer)
         self.conn.buffer.clear()
         if leftover:
             self._take_bytes(leftover)
         return result
+
+    def _tap_keys(self):
+        """--pcap: give the connection's capture tap this handshake's keys (the harness's
+        own ephemeral and static keys; the §3.3 lines once the handshake is complete)."""
+        tap = getattr(self.conn, "tap", None)
+        if tap is None or self.hs is None:
+            return
+        try:
+            state = self.hs.noise
+            if state.e is not None:
+                tap.log_secrets("I" if self.initiator else "R", state.e, state.s)
+            if self.channel is not None:
+                result = self.hs.result()
+                tap.log_keys(result.initiator_ephemeral, result.c1.k, result.c2.k)
+        except Exception:  # a capture must never change what a test sees
+            pass
 
     def handshake_as_initiator(self, majors=(codec.PROTOCOL_MAJOR,), **kwargs):
         """HELLO, ACCEPT, then the three Noise messages; raises Violation when the peer

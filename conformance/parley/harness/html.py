@@ -88,6 +88,11 @@ details summary { cursor: pointer; }
 {% if t.expected_reason %}<p><b>Expected failure:</b> {{ t.expected_reason }}</p>{% endif %}
 <p><b>What went wrong</b></p>
 <pre>{{ t.message }}</pre>
+{% if t.pcap %}<p><b>Capture</b>: <a href="{{ t.pcap.pcap }}">{{ t.pcap.pcap }}</a>
+with its key log <a href="{{ t.pcap.keylog }}">{{ t.pcap.keylog }}</a>{% if t.pcap.text %},
+decrypted: <a href="{{ t.pcap.text }}">{{ t.pcap.text }}</a>{% endif %}
+<span class="small">(decrypt it again with <code>tools/pcap-show {{ t.pcap.file }}</code>;
+Wireshark opens the pcap)</span></p>{% endif %}
 {% if t.exchange %}
 <p><b>Exchange</b> (sent by the harness, received from the peer; frames decoded with the
 harness codec)</p>
@@ -139,7 +144,8 @@ harness codec)</p>
 {% for t in tests %}
 <tr><td><span class="badge {{ t.outcome }}">{{ t.outcome }}</span></td>
 <td class="mono">{{ t.nodeid }}</td><td class="mono">{{ t.reqs|join(" ") }}</td>
-<td class="small">{{ t.message.splitlines()[0] if t.message else "" }}</td></tr>
+<td class="small">{{ t.message.splitlines()[0] if t.message else "" }}
+{%- if t.pcap %} <a href="{{ t.pcap.pcap }}">pcap</a>{% endif %}</td></tr>
 {% endfor %}
 </table>
 </body>
@@ -166,4 +172,5 @@ def render(data):
         t.setdefault("peer_log", [])
         t.setdefault("expected_reason", None)
         t.setdefault("doc", "")
+        t.setdefault("pcap", None)
     return template.render(**context)

@@ -41,7 +41,7 @@ class Listener:
             sock, _ = self.sock.accept()
         except socket.timeout:
             raise net.Timeout("no connection from the peer") from None
-        return net.Connection(sock)
+        return net.Connection(sock, accepted=True)
 
     def close(self):
         try:

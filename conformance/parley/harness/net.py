@@ -10,6 +10,7 @@ import time
 
 DEFAULT_TIMEOUT = 2.0  # seconds; scaled by --timeout-scale
 TIMEOUT_SCALE = [1.0]  # set once from the command line
+TAP = [None]  # capture.Recorder while the harness records its traffic (--pcap)
 
 
 def scaled(seconds):
@@ -45,12 +46,14 @@ class Deadline:
 class Connection:
     """One TCP connection: what was received and not consumed yet is in `buffer`."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, accepted=False):
         self.sock = sock
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = bytearray()
         self.closed_how = None  # "FIN" or "RST" once the peer closed
         self.local_closed = False
+        # --pcap: what this socket carries, for the test's capture (capture.py).
+        self.tap = TAP[0].attach(sock, dialled=not accepted) if TAP[0] is not None else None
 
     @classmethod
     def connect(cls, address, timeout=None):
@@ -71,7 +74,11 @@ class Connection:
             self.sock.sendall(data)
         except (BrokenPipeError, ConnectionResetError) as exc:
             self.closed_how = self.closed_how or "RST"
+            if self.tap:
+                self.tap.remote_end(self.closed_how)
             raise Closed(self.closed_how) from exc
+        if self.tap:
+            self.tap.sent(data)
 
     def shutdown_write(self):
         """Send our FIN; the peer sees the end of the stream."""
@@ -79,9 +86,13 @@ class Connection:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+        if self.tap:
+            self.tap.local_end("FIN")
 
     def close(self):
         self.local_closed = True
+        if self.tap:
+            self.tap.local_end("FIN")
         try:
             self.sock.close()
         except OSError:
@@ -89,6 +100,8 @@ class Connection:
 
     def reset(self):
         """Close with a reset (SO_LINGER 0) instead of a FIN."""
+        if self.tap:
+            self.tap.local_end("RST")
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                  b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -113,13 +126,21 @@ class Connection:
             raise Timeout("deadline passed") from None
         except ConnectionResetError:
             self.closed_how = "RST"
+            if self.tap:
+                self.tap.remote_end("RST")
             raise Closed("RST") from None
         except OSError as exc:
             self.closed_how = "RST"
+            if self.tap:
+                self.tap.remote_end("RST")
             raise Closed(f"RST ({exc})") from None
         if not data:
             self.closed_how = "FIN"
+            if self.tap:
+                self.tap.remote_end("FIN")
             raise Closed("FIN")
+        if self.tap:
+            self.tap.received(data)
         self.buffer += data
         return len(data)
 

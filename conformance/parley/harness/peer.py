@@ -295,7 +295,7 @@ class PeerUnderTest:
         """Open a first session: the peer's id and limits, and its majors (a HELLO with
         no majors is answered REFUSE listing them all, [PRE-3])."""
         try:
-            session = LiveSession.open(self.address)
+            session = LiveSession.open(self.address, label="learn")
         except Exception as exc:
             raise PeerError(f"cannot complete a handshake with the peer at "
                             f"{self.address[0]}:{self.address[1]}: {exc}\n"
@@ -362,7 +362,7 @@ class PeerUnderTest:
         deadline = net.Deadline(net.scaled(HEALTH_TIMEOUT))
         session = None
         try:
-            session = LiveSession.open(self.address)
+            session = LiveSession.open(self.address, label="health")
             session.roundtrip("CONV-4", timeout=max(deadline.left(), 0.05) / net.TIMEOUT_SCALE[0])
         except Exception as exc:
             crash = self.crashed()

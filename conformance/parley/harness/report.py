@@ -78,6 +78,7 @@ class CaseResult:
         self.transcript = []
         self.log = []
         self.expected_reason = None
+        self.pcap = None  # --pcap: {"pcap", "keylog", "text"} relative to the report dir, "file"
 
     def as_dict(self, with_exchange=False):
         out = {"nodeid": self.nodeid, "outcome": self.outcome, "reqs": self.reqs,
@@ -85,6 +86,8 @@ class CaseResult:
                "duration": round(self.duration, 4), "module": self.module}
         if self.expected_reason:
             out["expected_reason"] = self.expected_reason
+        if self.pcap:
+            out["pcap"] = self.pcap
         if with_exchange:
             out["doc"] = self.doc
             out["exchange"] = self.transcript
