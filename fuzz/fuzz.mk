@@ -82,7 +82,7 @@ fuzz-smoke: fuzz-build fuzz-seeds fuzz-regress
 	@set -e; mkdir -p $(FUZZ_BUILD)/artifacts; pass=0; fail=0; \
 	for n in $(FUZZ_NAMES); do \
 	  rm -rf $(FUZZ_BUILD)/smoke/$$n; mkdir -p $(FUZZ_BUILD)/smoke/$$n; \
-	  reg=$$([ -d fuzz/regressions/$$n ] && echo fuzz/regressions/$$n); \
+	  reg=$$(if [ -d fuzz/regressions/$$n ]; then echo fuzz/regressions/$$n; fi); \
 	  printf '== fuzz-smoke %-14s %ss ' $$n $(FUZZ_SMOKE_SECS); \
 	  if $(FUZZ_BUILD)/fuzz_$$n $(FUZZ_RUNFLAGS) -max_total_time=$(FUZZ_SMOKE_SECS) \
 	       -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$n- \

@@ -33,10 +33,10 @@ static inline void fuzz_fail(const char *file, int line, const char *what)
     abort();
 }
 
-#define FUZZ_CHECK(cond)                                                                   \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            fuzz_fail(__FILE__, __LINE__, #cond);                                          \
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            fuzz_fail(__FILE__, __LINE__, #cond);                                                  \
     } while (0)
 
 /* ---- Reading the fuzz input ---------------------------------------------------------- */
@@ -135,8 +135,8 @@ static inline void fuzz_rng_buf(void *const buf, const size_t size)
         p[i] = (uint8_t)fuzz_rng_next();
 }
 
-static randombytes_implementation fuzz_rng_impl = {fuzz_rng_name, fuzz_rng_random, NULL, NULL,
-                                                   fuzz_rng_buf, NULL};
+static randombytes_implementation fuzz_rng_impl = {fuzz_rng_name, fuzz_rng_random, NULL,
+                                                   NULL,          fuzz_rng_buf,    NULL};
 
 /* Once per process: the deterministic random source, then sodium_init. */
 static inline void fuzz_init(void)

@@ -15,7 +15,7 @@
  *    FRAME_MAX_PAYLOAD ([FRAME-2]: a sender never sends bigger), none with reserved bits;
  *  - a mirror receive session (the remote's, with the limits the harness advertised) takes
  *    those frames: our requests break no header, fragment, tag or limit rule ([LIMIT-2],
- *    [TAG-1], [FRAG-*]), our responses are valid ([TAG-6]) and compressed ones inflate;
+ *    [TAG-1], [FRAG-2]..[FRAG-6]), our responses are valid ([TAG-6]) and compressed ones inflate;
  *  - after every step: the state, the close reason (a §6.2 reason, 0 or NOMEM), no input
  *    buffered once closed, nothing sent once closed, and the session invariants of
  *    fuzz_session_check.h; API errors are the documented ones.
@@ -37,10 +37,9 @@
 
 static struct parley_node nodes[2];
 static uint8_t remote_e_sk[32], remote_e_pk[32], remote_s_sk[32], remote_s_pk[32];
-static const uint8_t admin_id[32] = {0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD,
-                                     0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD,
-                                     0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD,
-                                     0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD};
+static const uint8_t admin_id[32] = {
+    0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD,
+    0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD, 0xAD};
 
 /* The remote, as the harness plays it. */
 static struct {
@@ -213,8 +212,8 @@ static void check_records(void)
         FUZZ_CHECK(clen >= PARLEY_RECORD_MIN); /* [REC-2] */
         for (int i = 0; i < 8; i++)
             nonce[4 + i] = (uint8_t)(H.send_n >> (8 * i));
-        FUZZ_CHECK(crypto_aead_chacha20poly1305_ietf_decrypt(buf, &m, NULL, H.rx + 2, clen, NULL,
-                                                             0, nonce, H.send_key) == 0);
+        FUZZ_CHECK(crypto_aead_chacha20poly1305_ietf_decrypt(buf, &m, NULL, H.rx + 2, clen, NULL, 0,
+                                                             nonce, H.send_key) == 0);
         H.send_n++;
         ptlen = (size_t)m;
         FUZZ_CHECK(parley_plaintext_check(buf, ptlen) >= 1); /* [REC-5] */

@@ -31,8 +31,7 @@ static int model_validate(const struct parley_identity *id, int decoded,
 {
     if (decoded != 0)
         return decoded;
-    if (id->max_tags < 256 || id->max_message < 1048576u ||
-        id->reassembly_budget < id->max_message)
+    if (id->max_tags < 256 || id->max_message < 1048576u || id->reassembly_budget < id->max_message)
         return PARLEY_E_LIMITS_BELOW_FLOOR;
     if (memcmp(id->identity_key, own, PARLEY_KEY_LEN) == 0)
         return PARLEY_E_REFLECTION;

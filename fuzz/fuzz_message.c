@@ -71,8 +71,8 @@ static void check_list(const struct parley_msg *m)
         for (size_t i = 0; i < m->list.count; i++) {
             FUZZ_CHECK(parley_stats_get(&m->list, i, &id, &v) == 0);
             FUZZ_CHECK(parley_stat_encode(one, sizeof one, id, v) == PARLEY_STAT_ENTRY_LEN);
-            FUZZ_CHECK(memcmp(one, m->list.bytes + i * PARLEY_STAT_ENTRY_LEN,
-                              PARLEY_STAT_ENTRY_LEN) == 0);
+            FUZZ_CHECK(
+                memcmp(one, m->list.bytes + i * PARLEY_STAT_ENTRY_LEN, PARLEY_STAT_ENTRY_LEN) == 0);
         }
         FUZZ_CHECK(parley_stats_get(&m->list, m->list.count, &id, &v) == PARLEY_E_STATE);
     }
@@ -86,9 +86,10 @@ static void check_admin(const struct parley_msg *m)
 
     for (int admin = 0; admin <= 1; admin++)
         for (int tag = 0; tag <= 1; tag++) {
-            int want = !admin_op ? 0 : tag == 0 ? PARLEY_E_MALFORMED
-                                   : !admin   ? PARLEY_E_UNAUTHORIZED
-                                              : 0;
+            int want = !admin_op  ? 0
+                       : tag == 0 ? PARLEY_E_MALFORMED
+                       : !admin   ? PARLEY_E_UNAUTHORIZED
+                                  : 0;
             FUZZ_CHECK(parley_msg_check_admin(m, (uint16_t)tag, admin) == want);
         }
 }
@@ -177,8 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     /* The raw payload through both UTF-8 validators. */
-    FUZZ_CHECK((parley_utf8_check(data + 1, size - 1) == 0) ==
-               fuzz_utf8_valid(data + 1, size - 1));
+    FUZZ_CHECK((parley_utf8_check(data + 1, size - 1) == 0) == fuzz_utf8_valid(data + 1, size - 1));
     decode_side(data[0], data + 1, size - 1);
     fi_init(&in, data + 1, size - 1);
     encode_side(&in);

@@ -55,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(r.pos == at); /* left unchanged */
         FUZZ_CHECK(size - at < PARLEY_FRAME_HEADER_LEN ||
                    ((size_t)data[at + 4] << 24 | (size_t)data[at + 5] << 16 |
-                    (size_t)data[at + 6] << 8 | data[at + 7]) > size - at - PARLEY_FRAME_HEADER_LEN);
+                    (size_t)data[at + 6] << 8 | data[at + 7]) >
+                       size - at - PARLEY_FRAME_HEADER_LEN);
     }
 
     /* The input as a record plaintext: the length field, then the fuzzing build's AEAD. */

@@ -163,7 +163,7 @@ static void check_event(struct parley_session *s, const struct parley_frame *f, 
             FUZZ_CHECK(ev->opcode == PARLEY_OP_PING || ev->opcode == PARLEY_OP_SET_CONNECTION_OPT ||
                        (ev->opcode >= PARLEY_OP_BYE && ev->opcode <= PARLEY_OP_STATS));
             FUZZ_CHECK(ev->tag == 0 || fuzz_tagset_has(&s->theirs, ev->tag)); /* outstanding */
-            FUZZ_CHECK(!s->shutting_down); /* [ADMIN-5] */
+            FUZZ_CHECK(!s->shutting_down);                                    /* [ADMIN-5] */
         } else {
             FUZZ_CHECK(ev->opcode <= PARLEY_OP_NACK);
             FUZZ_CHECK(!fuzz_tagset_has(&s->ours, ev->tag)); /* the tag is freed */
@@ -224,7 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned i = 0; i < nout; i++) {
         uint16_t tag = fi_u16(&in);
         rc = parley_session_expect(&s, tag);
-        FUZZ_CHECK(rc == 0 || (rc == PARLEY_E_STATE && (tag == 0 || fuzz_tagset_has(&s.ours, tag))));
+        FUZZ_CHECK(rc == 0 ||
+                   (rc == PARLEY_E_STATE && (tag == 0 || fuzz_tagset_has(&s.ours, tag))));
     }
     frames = fi_bytes(&in, fi_left(&in), &len);
 

@@ -64,8 +64,7 @@ static void check_conn(struct parley_conn *c, int rc)
 }
 
 /* One connection through the whole stream; max_chunk 0 means in one call. */
-static void run(int i, int initiator, const uint8_t *p, size_t len, size_t max_chunk,
-                uint16_t seed)
+static void run(int i, int initiator, const uint8_t *p, size_t len, size_t max_chunk, uint16_t seed)
 {
     struct parley_conn *c = &conns[i];
     uint32_t x = 0x9E3779B9u ^ seed;
@@ -138,9 +137,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(1, flags & 1, p, len, chunks[mode & 7], seed);
     compare();
     /* Time passes: the handshake timeout, or BYE IDLE then the BYE timeout. */
-    FUZZ_CHECK(parley_conn_tick(&conns[0], T0 + 130000) == parley_conn_tick(&conns[1], T0 + 130000));
+    FUZZ_CHECK(parley_conn_tick(&conns[0], T0 + 130000) ==
+               parley_conn_tick(&conns[1], T0 + 130000));
     compare();
-    FUZZ_CHECK(parley_conn_tick(&conns[0], T0 + 140000) == parley_conn_tick(&conns[1], T0 + 140000));
+    FUZZ_CHECK(parley_conn_tick(&conns[0], T0 + 140000) ==
+               parley_conn_tick(&conns[1], T0 + 140000));
     compare();
     parley_conn_free(&conns[0]);
     parley_conn_free(&conns[1]);

@@ -30,6 +30,11 @@ Generators (structure-aware, from the codec and the scapy layers of parley/layer
     preface      HELLO mutations (magic, kind, count, majors)
     handshake    message 1 and 3 mutations, identity payload fields and TLVs
 
+Frames go one per record or several per record; sometimes several records go in one
+write, or one record in pieces. Generators take turns in a seeded weighted round-robin
+(and the games of the rarer ones take turns too), so a short run reaches every
+generator and every NACK code and close reason within reach.
+
 The oracle is session.Session through oracle.PeerModel, set up with the limits the peer
 advertised in this case's handshake and the compression answers it gave a probe at the
 start: for every record it says which answers (NACK code and tag, ACK) are due, which
@@ -38,13 +43,14 @@ a time and each record's answers awaited before the next (lockstep), so the verd
 not depend on timing. After every case the peer must answer a PING on the same session
 (unless the case closed it) and on a fresh session within 2 s; a crash (the process
 exited or a sanitizer reported), a hang or any answer the spec does not allow is a
-finding, written as a reproducer JSON (`Reproducer`) that `replay()` runs again.
+finding, written as a reproducer JSON (`reproducer()`) that `replay()` runs again.
 
 The model assumes a peer answers each complete request when it processes it, as
 oracle.py does (TAG_IN_USE is then unreachable from the wire).
 """
 
 import collections
+import dataclasses
 import json
 import os
 import random
@@ -1300,6 +1306,7 @@ class Runner:
         self.transcript = transcript
         self.identity = handshake.Identity.generate()
         self.spare = None  # a fresh session that answered a PING, for the next case
+        self.last_sealed = b""  # the last record sent whole (a replay sends it again)
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -1388,7 +1395,11 @@ class Runner:
         except (Violation, net.Timeout, net.Closed, OSError) as exc:
             raise CaseFailed(Finding("hang", "CONV-4", f"no session before the case: {exc}"))
         try:
-            oracle = FuzzOracle(self.params, case.admin)
+            remote = s.remote  # the limits this session's identity payload advertised
+            params = dataclasses.replace(self.params, max_tags=remote.max_tags,
+                                         max_message=remote.max_message,
+                                         budget=remote.reassembly_budget)
+            oracle = FuzzOracle(params, case.admin)
             s.manual_tags = True
             for index, item in enumerate(case.sends):
                 exps = oracle.send(item)
@@ -1444,7 +1455,7 @@ class Runner:
             s.send_raw(item["raw"], "record bytes")
             return
         if "copy" in item:  # the last record again: its nonce is used up ([REC-3])
-            s.send_raw(s.fuzz_last_sealed, "the previous record again (replayed)")
+            s.send_raw(self.last_sealed, "the previous record again (replayed)")
             return
         if "batch" in item:
             sealed = b""
@@ -1467,7 +1478,7 @@ class Runner:
             return
         tamper = item.get("tamper")
         if not tamper:
-            s.fuzz_last_sealed = s.send_record(item["record"])
+            self.last_sealed = s.send_record(item["record"])
             return
         op = tamper["op"]
         plaintext = item["record"]
@@ -1522,7 +1533,7 @@ class Runner:
             if not want:
                 break
             try:
-                s.pump(deadline)
+                self._pump(s, deadline, where, expected_text)
             except net.Timeout:
                 raise CaseFailed(Finding(
                     "missing-answer", rule or "TAG-2",
@@ -1554,7 +1565,7 @@ class Runner:
         else:
             while True:
                 try:
-                    s.pump(deadline)
+                    self._pump(s, deadline, where, expected_text)
                 except net.Closed:
                     break
                 except net.Timeout:
@@ -1574,6 +1585,17 @@ class Runner:
             self.coverage.outcomes["bye-closed"] += 1
         else:
             self.coverage.close[reason] += 1
+
+    @staticmethod
+    def _pump(s, deadline, where, expected_text):
+        """s.pump(), with what the peer broke as a sender (an answer on a tag where none
+        is due, an invalid frame) told next to the answers the spec calls for."""
+        try:
+            s.pump(deadline)
+        except Violation as exc:
+            kind = "unexpected-answer" if exc.req in ("TAG-2", "TAG-3") else "violation"
+            raise CaseFailed(Finding(kind, exc.req, f"{where}: {exc.detail}",
+                                     expected_text)) from None
 
     @staticmethod
     def _overloaded(s):
