@@ -76,7 +76,7 @@ vectors-fresh: deps
 	@echo "vectors: generators reproduce every committed file"
 
 reqtrace:
-	tools/reqtrace
+	tools/reqtrace --live
 
 # The C unit tests again, built with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: deps
@@ -87,8 +87,11 @@ asan: deps
 clang-build: deps
 	$(MAKE) --no-print-directory CC=clang BUILD=build-clang all
 
-# Everything: vectors valid, both codecs on every vector, sanitizers, both compilers,
-# requirement tracing.
+# Everything: vectors valid and reproducible, both codecs on every vector, unit tests under
+# sanitizers and both compilers, the programs end to end, the live conformance suite
+# against the peer (plain and ASan+UBSan), valgrind, the robustness run, static analysis,
+# the fuzz targets (regressions + a bounded run each), the mutant self-test of the suite,
+# and the requirement trace.
 test: deps
 	@$(MAKE) --no-print-directory vectors-check
 	@$(MAKE) --no-print-directory vectors-fresh
@@ -101,6 +104,9 @@ test: deps
 	@$(MAKE) --no-print-directory conformance-asan
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory robust
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory selftest
 	@$(MAKE) --no-print-directory reqtrace
 
 # The receive path (records -> frames -> messages) in C and in Python, each against the raw

@@ -137,13 +137,15 @@ def preface_seeds(c, pre):
         else:
             ours = [1]
         ours = ours[:16]
-        c.add("preface", "preface-%d" % t["tcId"], bytes([0x10 | (len(ours) - 1)]) + bytes(ours) + b)
+        head = bytes([0x10 | (len(ours) - 1)]) + bytes(ours)  # our majors, taken raw
+        c.add("preface", "preface-%d" % t["tcId"], head + b)
     c.add("preface", "derived-seeded", b"\x02\x05\x04" + bytes.fromhex("5041524c45590103050401"))
 
 
 def identity_seeds(c, ident, ed):
     for g, t in tests(ident):
-        head = bytes.fromhex(g["params"]["remote_static"]) + bytes.fromhex(g["params"]["own_identity"])
+        params = g["params"]
+        head = bytes.fromhex(params["remote_static"]) + bytes.fromhex(params["own_identity"])
         p = bytes.fromhex(t["hex"])
         c.add("identity", "identity-%d" % t["tcId"], b"\x00\x00" + head + p)
         if t["tcId"] <= 3:  # signed here, then one byte flipped: key, signature, message
@@ -160,8 +162,9 @@ def identity_seeds(c, ident, ed):
 
 def fuzz_msg2(f):
     """Message 2 in fuzzing form: e, s + tag, the responder's payload + tag."""
-    body = (bytes.fromhex(f["responder_ephemeral_public"]) + bytes.fromhex(f["responder_static_public"])
-            + TAG16 + bytes.fromhex(f["responder_payload"]) + TAG16)
+    body = (bytes.fromhex(f["responder_ephemeral_public"])
+            + bytes.fromhex(f["responder_static_public"]) + TAG16
+            + bytes.fromhex(f["responder_payload"]) + TAG16)
     return u16(len(body)) + body
 
 
@@ -187,7 +190,8 @@ def handshake_seeds(c, hs):
             prologue = bytes.fromhex(t["prologue"])
             role = 0x03 if t["receiver"] == "initiator" else 0x02
             msgs = b"".join(bytes.fromhex(m) for m in t["messages"])
-            c.add("handshake", "handshake-%d" % t["tcId"], bytes([role, len(prologue)]) + prologue + msgs)
+            head = bytes([role, len(prologue)]) + prologue
+            c.add("handshake", "handshake-%d" % t["tcId"], head + msgs)
 
 
 def session_header(p, answer=False):
@@ -221,12 +225,14 @@ def stream_seeds(c, hs, session):
         f = t["fields"]
         p = next(g["params"] for g, x in tests(hs) if x is t)
         hello, accept = bytes.fromhex(p["hello"]), bytes.fromhex(p["accept"])
-        recs = b"".join(fuzz_record(bytes.fromhex(f[k])) for k in ("i2r_plaintext_0", "i2r_plaintext_1"))
+        recs = b"".join(fuzz_record(bytes.fromhex(f[k]))
+                        for k in ("i2r_plaintext_0", "i2r_plaintext_1"))
         resp = hello + bytes.fromhex(f["msg1"]) + fuzz_msg3(f) + recs
         init = accept + fuzz_msg2(f) + b"".join(
             fuzz_record(bytes.fromhex(f[k])) for k in ("r2i_plaintext_0", "r2i_plaintext_1"))
         for mode in (0, 3, 6, 7):
-            c.add("stream", "handshake-%d-resp-chunk%d" % (t["tcId"], mode), bytes([0, mode, 0, 1]) + resp)
+            c.add("stream", "handshake-%d-resp-chunk%d" % (t["tcId"], mode),
+                  bytes([0, mode, 0, 1]) + resp)
         c.add("stream", "handshake-%d-init" % t["tcId"], bytes([1, 2, 0, 2]) + init)
     # Every session case after a handshake, each frame in a record of its own.
     f = base[0]["fields"]
@@ -235,11 +241,14 @@ def stream_seeds(c, hs, session):
         recs = b"".join(fuzz_record(bytes.fromhex(h)) for h in t["frames"])
         msg3 = fuzz_msg3(f)
         data = bytes.fromhex(p["hello"]) + bytes.fromhex(f["msg1"]) + msg3 + recs
-        c.add("stream", "session-%d" % t["tcId"], bytes([0, t["tcId"] % 8, 0, t["tcId"] & 0xFF]) + data)
+        head = bytes([0, t["tcId"] % 8, 0, t["tcId"] & 0xFF])
+        c.add("stream", "session-%d" % t["tcId"], head + data)
 
 
 # fuzz_conn operations (fuzz_conn.c `step`).
-OP_FRAME, OP_FLUSH, OP_RECORD, OP_RAW, OP_DRAIN, OP_TICK, OP_REQUEST, OP_BYE, OP_SEND, OP_EOF, OP_SHUT = range(11)
+(OP_FRAME, OP_FLUSH, OP_RECORD, OP_RAW, OP_DRAIN, OP_TICK, OP_REQUEST, OP_BYE, OP_SEND, OP_EOF,
+ OP_SHUT) = range(11)
+DRAIN_ALL = bytes([OP_DRAIN, 0xFF])
 
 
 def op_frame(frame):
@@ -250,7 +259,8 @@ def op_frame(frame):
 
 
 def conn_seeds(c, session, hs):
-    zlib_on = op_frame(bytes.fromhex("0300000700000002" + "0003")) + bytes([OP_FLUSH, 0, OP_DRAIN, 0xFF])
+    # SET_CONNECTION_OPT COMPRESSION zlib on tag 7, sent and answered: zlib in force
+    zlib_on = op_frame(bytes.fromhex("03000007000000020003")) + bytes([OP_FLUSH, 0]) + DRAIN_ALL
     for g, t in tests(session):
         p = g["params"]
         flags = 2 if p["admin"] else 0
@@ -270,30 +280,36 @@ def conn_seeds(c, session, hs):
     # Large requests (fragmented, compressed once zlib is on), BYE, timers, partial writes.
     big = bytes([OP_REQUEST, 0, 1]) + u16(40000) + b"\x01\x08" + b"abcdefgh"
     c.add("conn", "big-request", bytes([0, 1, 0]) + big + bytes([OP_DRAIN, 0x80, OP_DRAIN, 0xFF]))
-    c.add("conn", "big-request-zlib", bytes([1, 1, 0]) + zlib_on + big + bytes([OP_DRAIN, 0xFF, OP_DRAIN, 0xFF]))
-    c.add("conn", "peers-big", bytes([0x12, 0, 0]) + zlib_on + op_frame(bytes.fromhex("0b00000500000000"))
-          + bytes([OP_FLUSH, 0, OP_DRAIN, 0xFF, OP_DRAIN, 0xFF]))
-    c.add("conn", "peers-big-plain", bytes([0x12, 0, 0]) + op_frame(bytes.fromhex("0b00000500000000"))
-          + bytes([OP_FLUSH, 0, OP_DRAIN, 0xFF, OP_DRAIN, 0xFF, OP_DRAIN, 0xFF]))
-    c.add("conn", "idle-bye", bytes([0, 0, 0, OP_TICK, 0x20, 0x00, OP_DRAIN, 0xFF, OP_TICK, 0x02, 0x00]))
+    c.add("conn", "big-request-zlib", bytes([1, 1, 0]) + zlib_on + big + DRAIN_ALL * 2)
+    peers = op_frame(bytes.fromhex("0b00000500000000")) + bytes([OP_FLUSH, 0]) + DRAIN_ALL * 3
+    c.add("conn", "peers-big", bytes([0x12, 0, 0]) + zlib_on + peers)
+    c.add("conn", "peers-big-plain", bytes([0x12, 0, 0]) + peers)
+    idle = bytes([OP_TICK, 0x20, 0x00]) + DRAIN_ALL + bytes([OP_TICK, 0x02, 0x00])
+    c.add("conn", "idle-bye", bytes([0, 0, 0]) + idle)
     c.add("conn", "bye", bytes([1, 2, 0, OP_BYE, 0, 0, OP_DRAIN, 0xFF])
           + op_frame(bytes.fromhex("00010001000000010a")) + bytes([OP_FLUSH, 0, OP_DRAIN, 0xFF]))
     c.add("conn", "shutdown", bytes([2, 0, 0]) + op_frame(bytes.fromhex("0c00000100000000"))
           + bytes([OP_FLUSH, 0, OP_DRAIN, 0xFF]) + op_frame(bytes.fromhex("0200000200000000"))
           + bytes([OP_FLUSH, 0, OP_DRAIN, 0xFF]))
-    c.add("conn", "send-raw", bytes([0, 0, 0, OP_SEND]) + u16(8) + bytes.fromhex("0200000900000000")
-          + bytes([OP_DRAIN, 0xFF]))
+    c.add("conn", "send-raw",
+          bytes([0, 0, 0, OP_SEND]) + u16(8) + bytes.fromhex("0200000900000000") + DRAIN_ALL)
     # Raw mode: the handshake in the fuzzing form, from the input.
     f = hs["testGroups"][0]["tests"][0]["fields"]
     p = hs["testGroups"][0]["params"]
     hello, accept = bytes.fromhex(p["hello"]), bytes.fromhex(p["accept"])
     m1, m3, m2 = bytes.fromhex(f["msg1"]), fuzz_msg3(f), fuzz_msg2(f)
-    raw = lambda b: bytes([OP_RAW]) + u16(len(b)) + b
-    c.add("conn", "raw-responder", bytes([8, 0, 0]) + raw(hello) + raw(m1) + bytes([OP_DRAIN, 0xFF]) + raw(m3)
-          + bytes([OP_RECORD]) + u16(16) + bytes.fromhex(f["i2r_plaintext_0"]) + bytes([0, OP_DRAIN, 0xFF]))
-    c.add("conn", "raw-initiator", bytes([9, 0, 0]) + raw(accept) + bytes([OP_DRAIN, 0xFF]) + raw(m2)
-          + bytes([OP_DRAIN, 0xFF, OP_RECORD]) + u16(17) + bytes.fromhex(f["r2i_plaintext_0"])
-          + bytes([0, OP_DRAIN, 0xFF]))
+
+    def raw(b):
+        return bytes([OP_RAW]) + u16(len(b)) + b
+
+    def record(hexpt):
+        pt = bytes.fromhex(hexpt)
+        return bytes([OP_RECORD]) + u16(len(pt)) + pt + b"\x00" + DRAIN_ALL
+
+    c.add("conn", "raw-responder", bytes([8, 0, 0]) + raw(hello) + raw(m1) + DRAIN_ALL + raw(m3)
+          + record(f["i2r_plaintext_0"]))
+    c.add("conn", "raw-initiator", bytes([9, 0, 0]) + raw(accept) + DRAIN_ALL + raw(m2) + DRAIN_ALL
+          + record(f["r2i_plaintext_0"]))
 
 
 def main(argv):
