@@ -455,6 +455,22 @@ def split_record_plaintext(plaintext):
     return frames
 
 
+def cut_frames(plaintext):
+    """The frames of a plaintext cut by their length fields alone, as raw bytes; unlike
+    split_record_plaintext it never fails: a frame that runs past the end is kept as it
+    is (for showing what was sent, including invalid plaintexts)."""
+    frames, pos = [], 0
+    while pos < len(plaintext):
+        rest = plaintext[pos:]
+        if len(rest) < FRAME_HEADER_LEN:
+            frames.append(rest)
+            break
+        end = min(len(rest), FRAME_HEADER_LEN + parse_frame_header(rest)["length"])
+        frames.append(rest[:end])
+        pos += end
+    return frames
+
+
 def encode_record_plaintext(frames):
     """The inverse of split_record_plaintext (each frame's `length` is written as given)."""
     out = b""

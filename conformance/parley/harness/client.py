@@ -402,7 +402,7 @@ class LiveSession:
     def send_record(self, plaintext, tamper=None):
         """Seal `plaintext` into one record and send it; `tamper(record) -> bytes` may
         change the sealed bytes first."""
-        for frame in _frames_of(plaintext):
+        for frame in codec.cut_frames(plaintext):
             self._note_sent_frame(frame)
         sealed = self.seal(plaintext)
         if tamper is not None:
@@ -718,22 +718,6 @@ class LiveSession:
                                  f"({received[:64].hex()}) before closing")
         self.note(f"the peer closed the connection ({how}) without sending anything")
         return how
-
-
-def _frames_of(plaintext):
-    """The frames of a record plaintext we send, cut by their length fields (a frame
-    that runs past the end is kept as it is)."""
-    frames = []
-    pos = 0
-    while pos < len(plaintext):
-        rest = plaintext[pos:]
-        if len(rest) < codec.FRAME_HEADER_LEN:
-            frames.append(rest)
-            break
-        end = min(len(rest), codec.FRAME_HEADER_LEN + codec.parse_frame_header(rest)["length"])
-        frames.append(rest[:end])
-        pos += end
-    return frames
 
 
 def describe_event(event):

@@ -329,11 +329,11 @@ class Case:
                     continue
                 if "batch" in item:
                     sends.append({"batch": [_hex(p) for p in item["batch"]],
-                                  "frames": [[_hex(f) for f in _frames_of(p)]
+                                  "frames": [[_hex(f) for f in codec.cut_frames(p)]
                                              for p in item["batch"]]})
                     continue
                 entry = {"record": _hex(item["record"]),
-                         "frames": [_hex(f) for f in _frames_of(item["record"])]}
+                         "frames": [_hex(f) for f in codec.cut_frames(item["record"])]}
                 if item.get("tamper"):
                     entry["tamper"] = item["tamper"]
                 if item.get("chunks"):
@@ -390,7 +390,7 @@ class Case:
                 lines.append(f"send {i + 1}: {len(item['batch'])} records in one write")
                 for j, plaintext in enumerate(item["batch"]):
                     lines.append(f"  record {j + 1}: {len(plaintext)} plaintext bytes")
-                    for frame in _frames_of(plaintext)[:20]:
+                    for frame in codec.cut_frames(plaintext)[:20]:
                         lines.append(f"    {_short_hex(frame)}  {describe_frame(frame)}")
                 continue
             tamper = f" then tampered {item['tamper']}" if item.get("tamper") else ""
@@ -398,7 +398,7 @@ class Case:
                 tamper += f", written in pieces of {item['chunks']} bytes"
             lines.append(f"send {i + 1}: record of {len(item['record'])} plaintext bytes"
                          f"{tamper}")
-            for frame in _frames_of(item["record"])[:40]:
+            for frame in codec.cut_frames(item["record"])[:40]:
                 lines.append(f"    {_short_hex(frame)}  {describe_frame(frame)}")
         return lines
 
@@ -408,21 +408,6 @@ def _short_hex(data, limit=512):
     if len(data) <= limit:
         return data.hex()
     return f"{data[:limit].hex()}...({len(data)} bytes)"
-
-
-def _frames_of(plaintext):
-    """The frames of a plaintext cut by their length fields (a frame that runs past the
-    end is kept as it is)."""
-    frames, pos = [], 0
-    while pos < len(plaintext):
-        rest = plaintext[pos:]
-        if len(rest) < codec.FRAME_HEADER_LEN:
-            frames.append(rest)
-            break
-        end = min(len(rest), codec.FRAME_HEADER_LEN + codec.parse_frame_header(rest)["length"])
-        frames.append(rest[:end])
-        pos += end
-    return frames
 
 
 class CaseGenerator:
@@ -1460,13 +1445,13 @@ class Runner:
         if "batch" in item:
             sealed = b""
             for plaintext in item["batch"]:
-                for frame in _frames_of(plaintext):
+                for frame in codec.cut_frames(plaintext):
                     s._note_sent_frame(frame)
                 sealed += s.seal(plaintext)
             s.send_raw(sealed, f"{len(item['batch'])} records in one write")
             return
         if item.get("chunks"):
-            for frame in _frames_of(item["record"]):
+            for frame in codec.cut_frames(item["record"]):
                 s._note_sent_frame(frame)
             sealed = s.seal(item["record"])
             pos = 0
