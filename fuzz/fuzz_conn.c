@@ -458,17 +458,25 @@ static void script(size_t plen, const uint8_t *payload)
     drain(0xFF); /* message 3 from an initiator: handshake bytes, skipped */
 }
 
-/* Payload bytes: u8 n, then n (at most 64) bytes of the input repeated to len
- * (compressible, and cheap to make big). */
+/* Payload bytes: u8 n, then n % 128 (at most 64) bytes of the input repeated to len
+ * (compressible, and cheap to make big); with bit 7 of n, pseudo-random bytes instead
+ * (incompressible: conn.c then sends the message as it is). */
 static uint8_t *fill(struct fuzz_in *in, size_t len)
 {
-    uint8_t *p = malloc(len + 1);
+    uint8_t *p = malloc(len + 1), n = fi_u8(in);
     size_t got;
-    const uint8_t *src = fi_bytes(in, fi_u8(in) % 65, &got);
+    const uint8_t *src = fi_bytes(in, n & 0x80 ? 0 : (n & 0x7F) % 65, &got);
+    uint32_t x = 0x2545F491u ^ (uint32_t)len;
 
     FUZZ_CHECK(p != NULL);
-    for (size_t i = 0; i < len; i++)
-        p[i] = got > 0 ? (uint8_t)(src[i % got] + (i / got) % 3) : (uint8_t)i;
+    for (size_t i = 0; i < len; i++) {
+        if (n & 0x80) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            p[i] = (uint8_t)x;
+        } else {
+            p[i] = got > 0 ? (uint8_t)(src[i % got] + (i / got) % 3) : (uint8_t)i;
+        }
+    }
     return p;
 }
 

@@ -281,6 +281,8 @@ def conn_seeds(c, session, hs):
     big = bytes([OP_REQUEST, 0, 1]) + u16(40000) + b"\x01\x08" + b"abcdefgh"
     c.add("conn", "big-request", bytes([0, 1, 0]) + big + bytes([OP_DRAIN, 0x80, OP_DRAIN, 0xFF]))
     c.add("conn", "big-request-zlib", bytes([1, 1, 0]) + zlib_on + big + DRAIN_ALL * 2)
+    noise = bytes([OP_REQUEST, 0, 1]) + u16(30000) + b"\x00\x80"  # incompressible
+    c.add("conn", "big-request-noise-zlib", bytes([1, 1, 0]) + zlib_on + noise + DRAIN_ALL * 3)
     peers = op_frame(bytes.fromhex("0b00000500000000")) + bytes([OP_FLUSH, 0]) + DRAIN_ALL * 3
     c.add("conn", "peers-big", bytes([0x12, 0, 0]) + zlib_on + peers)
     c.add("conn", "peers-big-plain", bytes([0x12, 0, 0]) + peers)
