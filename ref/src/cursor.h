@@ -28,6 +28,31 @@ struct parley_wr {
     size_t len;
 };
 
+/* Big-endian loads and stores at p, for callers that checked the room first. */
+static inline uint16_t be16_at(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t be32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void put_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
 static inline void rd_init(struct parley_rd *r, const uint8_t *buf, size_t len)
 {
     r->buf = buf;
@@ -53,17 +78,16 @@ static inline int rd_u16(struct parley_rd *r, uint16_t *v)
 {
     if (rd_left(r) < 2)
         return PARLEY_E_TRUNCATED;
-    *v = (uint16_t)((unsigned)r->buf[r->pos] << 8 | r->buf[r->pos + 1]);
+    *v = be16_at(r->buf + r->pos);
     r->pos += 2;
     return 0;
 }
 
 static inline int rd_u32(struct parley_rd *r, uint32_t *v)
 {
-    const uint8_t *p = r->buf + r->pos;
     if (rd_left(r) < 4)
         return PARLEY_E_TRUNCATED;
-    *v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    *v = be32_at(r->buf + r->pos);
     r->pos += 4;
     return 0;
 }
@@ -122,8 +146,7 @@ static inline int wr_u16(struct parley_wr *w, uint16_t v)
 {
     if (wr_room(w) < 2)
         return PARLEY_E_NOROOM;
-    w->buf[w->len] = (uint8_t)(v >> 8);
-    w->buf[w->len + 1] = (uint8_t)v;
+    put_be16(w->buf + w->len, v);
     w->len += 2;
     return 0;
 }
@@ -132,10 +155,7 @@ static inline int wr_u32(struct parley_wr *w, uint32_t v)
 {
     if (wr_room(w) < 4)
         return PARLEY_E_NOROOM;
-    w->buf[w->len] = (uint8_t)(v >> 24);
-    w->buf[w->len + 1] = (uint8_t)(v >> 16);
-    w->buf[w->len + 2] = (uint8_t)(v >> 8);
-    w->buf[w->len + 3] = (uint8_t)v;
+    put_be32(w->buf + w->len, v);
     w->len += 4;
     return 0;
 }

@@ -28,12 +28,26 @@
 
 /* ---- Header -------------------------------------------------------------------------- */
 
+/* The 8 header bytes are taken with one bounds check: this runs for every frame. */
 static int read_header(struct parley_rd *r, struct parley_frame_header *h)
 {
-    if (rd_u8(r, &h->opcode) != 0 || rd_u8(r, &h->flags) != 0 || rd_u16(r, &h->tag) != 0 ||
-        rd_u32(r, &h->length) != 0)
+    const uint8_t *p;
+
+    if (rd_bytes(r, PARLEY_FRAME_HEADER_LEN, &p) != 0)
         return PARLEY_E_TRUNCATED;
+    h->opcode = p[0];
+    h->flags = p[1];
+    h->tag = be16_at(p + 2);
+    h->length = be32_at(p + 4);
     return 0;
+}
+
+static void write_header(uint8_t *p, const struct parley_frame_header *h)
+{
+    p[0] = h->opcode;
+    p[1] = h->flags;
+    put_be16(p + 2, h->tag);
+    put_be32(p + 4, h->length);
 }
 
 int parley_frame_header_decode(const uint8_t *buf, size_t len, struct parley_frame_header *h)
@@ -48,12 +62,9 @@ int parley_frame_header_decode(const uint8_t *buf, size_t len, struct parley_fra
 
 int parley_frame_header_encode(uint8_t *out, size_t outlen, const struct parley_frame_header *h)
 {
-    struct parley_wr w;
-
-    wr_init(&w, out, outlen);
-    if (wr_u8(&w, h->opcode) != 0 || wr_u8(&w, h->flags) != 0 || wr_u16(&w, h->tag) != 0 ||
-        wr_u32(&w, h->length) != 0)
+    if (outlen < PARLEY_FRAME_HEADER_LEN)
         return PARLEY_E_NOROOM;
+    write_header(out, h);
     return PARLEY_FRAME_HEADER_LEN;
 }
 
@@ -87,13 +98,14 @@ int parley_frame_header_check(const struct parley_frame_header *h, int compressi
 int parley_frame_encode(uint8_t *out, size_t outlen, const struct parley_frame_header *h,
                         const uint8_t *payload)
 {
-    struct parley_wr w;
+    size_t n = PARLEY_FRAME_HEADER_LEN + (size_t)h->length;
 
-    wr_init(&w, out, outlen > INT_MAX ? INT_MAX : outlen);
-    if (wr_u8(&w, h->opcode) != 0 || wr_u8(&w, h->flags) != 0 || wr_u16(&w, h->tag) != 0 ||
-        wr_u32(&w, h->length) != 0 || wr_bytes(&w, payload, h->length) != 0)
+    if (outlen < n || n > INT_MAX)
         return PARLEY_E_NOROOM;
-    return (int)w.len;
+    write_header(out, h);
+    if (h->length > 0)
+        memcpy(out + PARLEY_FRAME_HEADER_LEN, payload, h->length);
+    return (int)n;
 }
 
 /* ---- Record plaintext ---------------------------------------------------------------- */

@@ -85,6 +85,7 @@ struct lconn {
     /* latency and timeouts */
     struct pend *pend;
     size_t p_head, p_n; /* raw protocols: FIFO in pend[] */
+    uint64_t rx_us;     /* when the bytes being handled arrived (only while pend is kept) */
 };
 
 struct opts {
@@ -459,7 +460,7 @@ static void cb_response(void *ctx, struct parley_conn *pc, const struct parley_e
     struct lconn *c = (struct lconn *)(void *)pc;
     if (c->outstanding > 0)
         c->outstanding--;
-    uint64_t lat = pend_done(c, ev->tag, now_us());
+    uint64_t lat = pend_done(c, ev->tag, c->rx_us);
     if (ev->msg.opcode != PARLEY_OP_ACK || ev->msg.req_opcode != PARLEY_OP_PING) {
         if (measuring)
             n_nacks++;
@@ -575,7 +576,7 @@ static int conn_flush(struct lconn *c)
 /* Sends up to `n` new requests (bounded by the depth) in one write. */
 static int send_requests(struct lconn *c, int n)
 {
-    uint64_t t = now_us();
+    uint64_t t = c->pend != NULL ? now_us() : 0; /* the clock only when latency is kept */
     int sent = 0;
     while (sent < n && c->outstanding < (uint32_t)o.depth) {
         if (o.proto == P_PARLEY) {
@@ -624,7 +625,7 @@ static void completed(struct lconn *c, uint64_t lat)
 /* Raw protocols: counts whole replies in the bytes received. */
 static int raw_input(struct lconn *c, const uint8_t *buf, size_t len)
 {
-    uint64_t t = now_us();
+    uint64_t t = c->pend != NULL ? now_us() : 0;
     uint64_t units = 0;
     if (o.proto == P_ECHO) {
         c->rx_bytes += len;
@@ -705,6 +706,7 @@ static void conn_event(struct lconn *c, short revents, uint8_t *buf)
             return;
         }
         if (o.proto == P_PARLEY) {
+            c->rx_us = c->pend != NULL ? now_us() : 0; /* one reading for every answer in buf */
             parley_conn_input(&c->pc, buf, (size_t)n, now_ms());
             if (c->pc.state == PARLEY_CONN_CLOSED) {
                 conn_failed(c, setup);
