@@ -13,7 +13,11 @@
  * Output: frames of at most FRAME_MAX_PAYLOAD go to the control queue (ctl), which is
  * sealed first, packed into records of up to RECORD_FILL plaintext bytes ([REC-7]).
  * Larger messages wait in the bulk list and give one fragment each per round, only once
- * ctl is empty, so a control frame never waits behind fragments ([FRAG-10], [PING-3]).
+ * ctl is empty, so a control frame never waits behind fragments ([FRAG-10], [PING-3]),
+ * except one on the (tag, RESPONSE bit) of a bulk message: it waits behind that message
+ * and follows its last fragment. The messages of one (tag, RESPONSE bit) go out one after
+ * the other, never interleaved (spec §4.3, §4.5 rule 4), and the remote's request stays
+ * outstanding until the last fragment of its answer is queued ([TAG-5], [TAG-7]).
  * Every buffer exists only while it holds bytes ([LIMIT-4]).
  */
 #include <stdio.h>
@@ -39,6 +43,9 @@ struct parley_outmsg {
     size_t len, off; /* payload bytes; bytes already queued */
     uint16_t tag;
     uint8_t opcode, flags;
+    int answers;    /* it answers the remote's request on tag ([TAG-2]) */
+    uint8_t *after; /* whole frames on the same (tag, RESPONSE bit), sent after it */
+    size_t after_len, after_cap;
     uint8_t data[];
 };
 
@@ -189,6 +196,14 @@ static int in_append(struct parley_conn *c, const uint8_t *p, size_t n, size_t r
     return 0;
 }
 
+/* Frees a message of the bulk list and the frames waiting behind it. */
+static void bulk_free(struct parley_conn *c, struct parley_outmsg *m)
+{
+    c->waiting_len -= m->after_len;
+    free(m->after);
+    free(m);
+}
+
 /* ---- Closing ------------------------------------------------------------------------- */
 
 /* Frees the handshake, the session and the output, and wipes the keys ([REC-8]). */
@@ -206,7 +221,7 @@ static void release(struct parley_conn *c)
     while (c->bulk != NULL) {
         struct parley_outmsg *m = c->bulk;
         c->bulk = m->next;
-        free(m);
+        bulk_free(c, m);
     }
     free(c->ctl);
     free(c->out);
@@ -251,19 +266,44 @@ static void enter_closing(struct parley_conn *c, int reason, uint64_t now)
 
 /* ---- Queueing output ----------------------------------------------------------------- */
 
+/* Appends one frame to a buffer of whole frames: ctl, or the frames waiting behind a bulk
+ * message. */
+static int frame_append(uint8_t **buf, size_t *len, size_t *cap,
+                        const struct parley_frame_header *h, const uint8_t *payload)
+{
+    int n;
+
+    if (grow(buf, cap, *len, PARLEY_FRAME_HEADER_LEN + (size_t)h->length) != 0)
+        return PARLEY_E_NOMEM;
+    if ((n = parley_frame_encode(*buf + *len, *cap - *len, h, payload)) < 0)
+        return n;
+    *len += (size_t)n;
+    return 0;
+}
+
 static int queue_frame(struct parley_conn *c, uint8_t opcode, uint8_t flags, uint16_t tag,
                        const uint8_t *payload, size_t len)
 {
     struct parley_frame_header h = {opcode, flags, tag, (uint32_t)len};
-    int n;
+    int rc = frame_append(&c->ctl, &c->ctl_len, &c->ctl_cap, &h, payload);
 
-    if (grow(&c->ctl, &c->ctl_cap, c->ctl_len, PARLEY_FRAME_HEADER_LEN + len) != 0)
-        return PARLEY_E_NOMEM;
-    if ((n = parley_frame_encode(c->ctl + c->ctl_len, c->ctl_cap - c->ctl_len, &h, payload)) < 0)
-        return n;
-    c->ctl_len += (size_t)n;
-    c->node->stats[PARLEY_STAT_FRAMES_OUT]++;
-    return 0;
+    if (rc == 0)
+        c->node->stats[PARLEY_STAT_FRAMES_OUT]++;
+    return rc;
+}
+
+/* A frame that waits for the last fragment of bulk message m, on its (tag, RESPONSE bit).
+ * Its bytes count against WRITE_HIGH ([LIMIT-4]): a remote that keeps reusing the tag of a
+ * large answer and does not read stops being read. */
+static int queue_after(struct parley_conn *c, struct parley_outmsg *m, uint8_t opcode,
+                       uint8_t flags, uint16_t tag, const uint8_t *payload, size_t len)
+{
+    struct parley_frame_header h = {opcode, flags, tag, (uint32_t)len};
+    size_t before = m->after_len;
+    int rc = frame_append(&m->after, &m->after_len, &m->after_cap, &h, payload);
+
+    c->waiting_len += m->after_len - before;
+    return rc;
 }
 
 static int queue_bulk(struct parley_conn *c, uint8_t opcode, uint8_t flags, uint16_t tag,
@@ -283,6 +323,24 @@ static int queue_bulk(struct parley_conn *c, uint8_t opcode, uint8_t flags, uint
         tail = &(*tail)->next;
     *tail = m;
     return 0;
+}
+
+/* Whether m is a message on (tag, RESPONSE bit of flags): the pair that identifies a
+ * message in progress (spec §4.3). */
+static int bulk_on(const struct parley_outmsg *m, uint16_t tag, uint8_t flags)
+{
+    return m->tag == tag && (m->flags & PARLEY_FLAG_RESPONSE) == (flags & PARLEY_FLAG_RESPONSE);
+}
+
+/* The message of the bulk list queued last on (tag, RESPONSE bit of flags), or NULL. */
+static struct parley_outmsg *bulk_last_on(struct parley_conn *c, uint16_t tag, uint8_t flags)
+{
+    struct parley_outmsg *m, *last = NULL;
+
+    for (m = c->bulk; m != NULL; m = m->next)
+        if (bulk_on(m, tag, flags))
+            last = m;
+    return last;
 }
 
 /* zlib ([OPT-2]) at its fastest level. *z stays NULL when compressing does not make the
@@ -305,10 +363,15 @@ static int compress_msg(const uint8_t *in, size_t len, uint8_t **z, size_t *zlen
 }
 
 /* Queues one message: a frame in ctl when it fits, else a bulk message sent in fragments.
- * `last` puts it behind every bulk message too (BYE: no request after it, [BYE-3]). */
+ * `last` puts it behind every bulk message too (BYE: no request after it, [BYE-3]). A frame
+ * on the (tag, RESPONSE bit) of a bulk message waits behind it: between that message's
+ * fragments it would be taken for the next one (spec §4.5 rule 4). For a response only a
+ * remote that reuses a tag too early ([TAG-1]) meets this: its NACK TAG_IN_USE ([TAG-5])
+ * follows the answer still being sent on that tag. */
 static int queue_msg(struct parley_conn *c, uint8_t opcode, uint8_t flags, uint16_t tag,
                      const uint8_t *payload, size_t len, int last)
 {
+    struct parley_outmsg *m;
     uint8_t *z = NULL;
     size_t zlen = 0;
     int rc;
@@ -322,10 +385,12 @@ static int queue_msg(struct parley_conn *c, uint8_t opcode, uint8_t flags, uint1
             flags |= PARLEY_FLAG_COMPRESSED; /* [OPT-4] on every fragment */
         }
     }
-    if (len <= PARLEY_FRAME_MAX_PAYLOAD && !(last && c->bulk != NULL))
-        rc = queue_frame(c, opcode, flags, tag, payload, len);
-    else
+    if (len > PARLEY_FRAME_MAX_PAYLOAD || (last && c->bulk != NULL))
         rc = queue_bulk(c, opcode, flags, tag, payload, len);
+    else if ((m = bulk_last_on(c, tag, flags)) != NULL)
+        rc = queue_after(c, m, opcode, flags, tag, payload, len);
+    else
+        rc = queue_frame(c, opcode, flags, tag, payload, len);
     free(z);
     return rc;
 }
@@ -390,7 +455,7 @@ static int queue_nack(struct parley_conn *c, uint16_t tag, uint8_t req_opcode, i
     if ((n = parley_msg_encode(p, sizeof p, &m)) < 0)
         return n;
     c->node->stats[PARLEY_STAT_NACKS_SENT]++;
-    return queue_frame(c, PARLEY_OP_NACK, PARLEY_FLAG_RESPONSE, tag, p, (size_t)n);
+    return queue_msg(c, PARLEY_OP_NACK, PARLEY_FLAG_RESPONSE, tag, p, (size_t)n, 0);
 }
 
 /* An ACK: req_opcode, then the body ([ACK-1]). */
@@ -479,9 +544,40 @@ static int bulk_fragment(struct parley_conn *c, struct parley_outmsg *m)
     return 0;
 }
 
+/* 1 when a message queued before m on m's (tag, RESPONSE bit) is still in the bulk list:
+ * m starts only after that one's last fragment, so the two never interleave. */
+static int bulk_waits(const struct parley_conn *c, const struct parley_outmsg *m)
+{
+    const struct parley_outmsg *p;
+
+    for (p = c->bulk; p != m; p = p->next)
+        if (bulk_on(p, m->tag, m->flags))
+            return 1;
+    return 0;
+}
+
+/* m's last fragment is in ctl: the frames that waited for it follow it, and an answer
+ * answers the remote's request now ([TAG-2]): until here its tag was outstanding, so a
+ * request reusing it got TAG_IN_USE ([TAG-5]) and it counted against max_tags ([TAG-7]). */
+static int bulk_finish(struct parley_conn *c, struct parley_outmsg *m)
+{
+    if (m->after_len > 0) {
+        if (grow(&c->ctl, &c->ctl_cap, c->ctl_len, m->after_len) != 0)
+            return PARLEY_E_NOMEM;
+        memcpy(c->ctl + c->ctl_len, m->after, m->after_len);
+        c->ctl_len += m->after_len;
+        c->node->stats[PARLEY_STAT_FRAMES_OUT] +=
+            (uint64_t)parley_plaintext_check(m->after, m->after_len);
+    }
+    if (m->answers)
+        (void)parley_session_answered(&c->session, m->tag);
+    return 0;
+}
+
 /* One round: a frame of each bulk message in turn ([FRAG-10]). Messages start in the order
- * they were queued, and only while the remote's reassembly budget has room for their total
- * ([FRAG-4]). Returns the frames queued. */
+ * they were queued, only while the remote's reassembly budget has room for their total
+ * ([FRAG-4]), and only after the message before them on their (tag, RESPONSE bit).
+ * Returns the frames queued. */
 static int bulk_round(struct parley_conn *c)
 {
     struct parley_outmsg **link = &c->bulk, *m;
@@ -494,7 +590,7 @@ static int bulk_round(struct parley_conn *c)
     while ((m = *link) != NULL) {
         int fragmented = m->len > PARLEY_FRAME_MAX_PAYLOAD;
         if (m->off == 0) {
-            if (blocked || (fragmented && reserved + m->len > budget)) {
+            if (blocked || (fragmented && reserved + m->len > budget) || bulk_waits(c, m)) {
                 blocked = 1;
                 link = &m->next;
                 continue;
@@ -511,8 +607,10 @@ static int bulk_round(struct parley_conn *c)
         }
         if (fragmented)
             reserved -= m->len;
+        if ((rc = bulk_finish(c, m)) != 0)
+            return rc;
         *link = m->next;
-        free(m);
+        bulk_free(c, m);
     }
     return n;
 }
@@ -682,19 +780,38 @@ static int on_option(struct parley_conn *c, const struct parley_event *ev)
     return 0;
 }
 
-/* [BYE-1] after the remote's BYE we start no new request: unstarted ones are dropped. */
+/* [BYE-1] after the remote's BYE we start no new request: unstarted ones are dropped, also
+ * those waiting behind a request being sent on their tag. */
 static void drop_unstarted_requests(struct parley_conn *c)
 {
     struct parley_outmsg **link = &c->bulk, *m;
 
     while ((m = *link) != NULL) {
-        if (m->off == 0 && !(m->flags & PARLEY_FLAG_RESPONSE)) {
+        if (m->flags & PARLEY_FLAG_RESPONSE) {
+            link = &m->next;
+        } else if (m->off == 0) {
             *link = m->next;
-            free(m);
+            bulk_free(c, m);
         } else {
+            c->waiting_len -= m->after_len;
+            m->after_len = 0;
             link = &m->next;
         }
     }
+}
+
+/* [TAG-2] The answer to the remote's request on tag is queued. One that went to the bulk
+ * list answers the request when its last fragment is queued (bulk_finish); until then the
+ * tag stays outstanding ([TAG-5], [TAG-7]). A bulk message on (tag, RESPONSE) can only be
+ * this answer: an earlier one would have kept the tag outstanding. */
+static void answer_queued(struct parley_conn *c, uint16_t tag)
+{
+    struct parley_outmsg *m = bulk_last_on(c, tag, PARLEY_FLAG_RESPONSE);
+
+    if (m != NULL)
+        m->answers = 1;
+    else
+        (void)parley_session_answered(&c->session, tag);
 }
 
 /* A valid, complete request (the session already applied §4.5 and the admin rules). */
@@ -730,7 +847,7 @@ static int on_message(struct parley_conn *c, const struct parley_event *ev, uint
         break;
     }
     if (tag != 0)
-        (void)parley_session_answered(&c->session, tag); /* [TAG-2] exactly once */
+        answer_queued(c, tag); /* [TAG-2] exactly once */
     if (rc != 0)
         return rc;
     if (ev->opcode == PARLEY_OP_BYE) {
@@ -1056,7 +1173,7 @@ void parley_conn_eof(struct parley_conn *c)
 int parley_conn_wants_input(const struct parley_conn *c)
 {
     /* [LIMIT-4] a peer that does not read what we owe it stops being read */
-    return active(c) && pending(c) + c->ctl_len < PARLEY_CONN_WRITE_HIGH;
+    return active(c) && pending(c) + c->ctl_len + c->waiting_len < PARLEY_CONN_WRITE_HIGH;
 }
 
 size_t parley_conn_output(struct parley_conn *c, const uint8_t **out)

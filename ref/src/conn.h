@@ -140,6 +140,7 @@ struct parley_conn {
     size_t ctl_len, ctl_cap;
     /* output: large messages, one fragment each per round */
     struct parley_outmsg *bulk;
+    size_t waiting_len; /* bytes of frames waiting behind one on their (tag, RESPONSE bit) */
     /* output: sealed bytes waiting for the socket */
     uint8_t *out;
     size_t out_off, out_len, out_cap;
@@ -161,7 +162,8 @@ int parley_conn_input(struct parley_conn *c, const uint8_t *in, size_t len, uint
 void parley_conn_eof(struct parley_conn *c);
 
 /* 1 while the connection wants input: not closed, and fewer than WRITE_HIGH bytes wait to
- * be written ([LIMIT-4]: a peer that does not read stops being read). */
+ * be written, sealed or not, large messages aside ([LIMIT-4]: a peer that does not read
+ * stops being read). */
 int parley_conn_wants_input(const struct parley_conn *c);
 
 /* Seals what is queued (control frames first, then a fragment of each large message, in

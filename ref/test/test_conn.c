@@ -44,7 +44,8 @@ struct got {
 struct side {
     struct parley_node node;
     struct parley_conn c;
-    int opened, shutdowns, keylogs, peers_big;
+    int opened, shutdowns, keylogs;
+    size_t n_peers; /* entries PEERS lists; 0: one */
     char keylog[2 * PARLEY_KEYLOG_LINES_LEN + 2];
     struct got *got;
     size_t n_got, cap_got;
@@ -58,7 +59,7 @@ static const uint8_t peer_entry[40] = {0xaa, [32] = 4, 127, 0, 0, 1, 0x1c, 0xe8,
 
 static size_t peers_count(const struct side *s)
 {
-    return s->peers_big ? 300 : 1;
+    return s->n_peers > 0 ? s->n_peers : 1;
 }
 
 static int on_peers(void *ctx, uint8_t *out, size_t cap)
@@ -262,6 +263,8 @@ struct tframe {
     uint8_t opcode, flags;
     uint16_t tag;
     uint32_t length;
+    uint32_t head; /* with MORE: the first 4 payload bytes (the total, in a first fragment) */
+    uint16_t code; /* a NACK's wire code */
 };
 
 struct tap {
@@ -298,7 +301,16 @@ static void tap_feed(struct tap *t, const uint8_t *buf, size_t len)
                 t->f = realloc(t->f, t->cap * sizeof *t->f);
                 assert_non_null(t->f);
             }
-            t->f[t->n++] = (struct tframe){f.h.opcode, f.h.flags, f.h.tag, f.h.length};
+            t->f[t->n] = (struct tframe){f.h.opcode, f.h.flags, f.h.tag, f.h.length, 0, 0};
+            if ((f.h.flags & PARLEY_FLAG_MORE) && plen >= 4)
+                t->f[t->n].head =
+                    (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            if (f.h.opcode == PARLEY_OP_NACK && !(f.h.flags & PARLEY_FLAG_MORE)) {
+                struct parley_msg m;
+                assert_int_equal(parley_msg_decode(f.h.opcode, p, plen, &m), 0);
+                t->f[t->n].code = m.code;
+            }
+            t->n++;
             if (t->want == 0 || f.h.tag != t->want || (f.h.flags & PARLEY_FLAG_RESPONSE))
                 continue;
             if (t->data_len == 0 && t->total == 0 && (f.h.flags & PARLEY_FLAG_MORE)) {
@@ -336,6 +348,80 @@ static void tap_free(struct tap *t)
 {
     free(t->f);
     free(t->data);
+}
+
+/* [FRAG-2], [FRAG-5], [FRAG-6], from the spec alone: on each (tag, RESPONSE bit) the frames
+ * of one message follow each other with no frame of another message on that pair between
+ * them. A first fragment states the total; the later ones carry its opcode and COMPRESSED
+ * bit; the data ends exactly at the total, on the frame without MORE; nothing is left
+ * half sent. */
+static void tap_check_fragments(const struct tap *t)
+{
+    static struct progress {
+        int busy;
+        uint8_t opcode, compressed;
+        uint32_t left;
+    } st[2][65536];
+
+    memset(st, 0, sizeof st);
+    for (size_t i = 0; i < t->n; i++) {
+        const struct tframe *f = &t->f[i];
+        struct progress *p = &st[f->flags & PARLEY_FLAG_RESPONSE][f->tag];
+        int more = (f->flags & PARLEY_FLAG_MORE) != 0;
+        uint8_t compressed = f->flags & PARLEY_FLAG_COMPRESSED;
+
+        if (!p->busy) {
+            if (!more)
+                continue; /* a whole message in one frame */
+            assert_true(f->length >= 4 && f->length - 4 <= f->head); /* [FRAG-2] */
+            *p = (struct progress){1, f->opcode, compressed, f->head - (f->length - 4)};
+            continue;
+        }
+        assert_int_equal(f->opcode, p->opcode); /* [FRAG-6] */
+        assert_int_equal(compressed, p->compressed);
+        assert_true(f->length <= p->left); /* [FRAG-5] */
+        p->left -= f->length;
+        if (!more) {
+            assert_int_equal(p->left, 0); /* [FRAG-5] */
+            p->busy = 0;
+        }
+    }
+    for (size_t r = 0; r < 2; r++)
+        for (size_t tag = 0; tag < 65536; tag++)
+            assert_false(st[r][tag].busy);
+}
+
+/* One frame (header and payload) appended to buf at *len: frames for send-raw. */
+static void put_frame(uint8_t *buf, size_t cap, size_t *len, uint8_t opcode, uint8_t flags,
+                      uint16_t tag, const void *payload, uint32_t plen)
+{
+    struct parley_frame_header h = {opcode, flags, tag, plen};
+    int n = parley_frame_encode(buf + *len, cap - *len, &h, payload);
+
+    assert_true(n > 0);
+    *len += (size_t)n;
+}
+
+/* The frames on (tag, RESPONSE) in the tap, in order, into out[cap]. Returns how many. */
+static size_t tap_responses(const struct tap *t, uint16_t tag, struct tframe *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->n; i++)
+        if (t->f[i].tag == tag && (t->f[i].flags & PARLEY_FLAG_RESPONSE)) {
+            assert_true(n < cap);
+            out[n++] = t->f[i];
+        }
+    return n;
+}
+
+/* Moves both ways until neither side has anything to send, tapping B -> A. */
+static void pump_tapped(struct tap *ba, uint64_t now)
+{
+    for (int i = 0; i < 100000; i++)
+        if (move(&A, &B, now) + move_tapped(&B, &A, ba, now) == 0)
+            return;
+    fail_msg("the connections never went quiet");
 }
 
 /* ---- Tests --------------------------------------------------------------------------- */
@@ -544,7 +630,7 @@ static void test_compression(void **state)
     for (size_t i = 0; i < 4 * MIB; i++)
         hex[i] = (uint8_t)hexd[hex[i] & 15];
     pair_open(1);
-    B.peers_big = 1;
+    B.n_peers = 300;
     ab.cs = B.c.rec.recv;
     ba.cs = A.c.rec.recv;
 
@@ -986,6 +1072,190 @@ static void test_sender_limits(void **state)
     pair_free();
 }
 
+/* [TAG-5], [TAG-2], [FRAG-2], [FRAG-5]: A asks PEERS on tag 7, whose ACK (5000 entries,
+ * 200 KB) B sends in 13 fragments, and asks again on tag 7 once part of it arrived (a
+ * [TAG-1] violation). B keeps tag 7 outstanding until its last fragment is queued, so the
+ * second request gets NACK TAG_IN_USE, sent after that last fragment: the two responses
+ * on (7, RESPONSE) never interleave, and A reassembles the whole ACK. Once it is sent the
+ * tag is free again. */
+static void test_tag_reused_during_fragmented_answer(void **state)
+{
+    const size_t ack_len = 1 + 2 + 5000 * sizeof peer_entry;
+    const size_t frags = (4 + ack_len + PARLEY_FRAME_MAX_PAYLOAD - 1) / PARLEY_FRAME_MAX_PAYLOAD;
+    uint8_t raw[64];
+    size_t len = 0, n;
+    struct tap ba = {0};
+    struct tframe resp[32];
+    const struct got *g;
+    (void)state;
+
+    pair_open(1);
+    B.n_peers = 5000;
+    ba.cs = A.c.rec.recv;
+    put_frame(raw, sizeof raw, &len, PARLEY_OP_PEERS, 0, 7, NULL, 0);
+    assert_int_equal(parley_conn_send_frames(&A.c, raw, len), 0);
+    move(&A, &B, T0);
+    assert_non_null(B.c.bulk);
+    move_tapped(&B, &A, &ba, T0); /* part of the ACK: the rest waits for the socket */
+    assert_non_null(B.c.bulk);
+    assert_true(ba.n > 0 && ba.n < frags);
+    assert_int_equal(B.c.session.theirs.n, 1); /* [TAG-7] counts it while it is sent */
+
+    assert_int_equal(parley_conn_send_frames(&A.c, raw, len), 0); /* tag 7 again, too early */
+    pump_tapped(&ba, T0 + 1);
+    tap_check_fragments(&ba);
+    n = tap_responses(&ba, 7, resp, 32);
+    assert_int_equal(n, frags + 1);
+    for (size_t i = 0; i < frags; i++) { /* the ACK whole, then the NACK */
+        assert_int_equal(resp[i].opcode, PARLEY_OP_ACK);
+        assert_int_equal(!!(resp[i].flags & PARLEY_FLAG_MORE), i + 1 < frags);
+    }
+    assert_int_equal(resp[0].head, ack_len);
+    assert_int_equal(resp[frags].opcode, PARLEY_OP_NACK);
+    assert_int_equal(resp[frags].code, PARLEY_WIRE_TAG_IN_USE); /* [TAG-5] */
+    g = got_tag(&A, 7); /* the NACK came after the ACK completed: A ignores it ([TAG-6]) */
+    assert_int_equal(g->kind, PARLEY_EV_RESPONSE);
+    assert_int_equal(g->opcode, PARLEY_OP_ACK);
+    assert_int_equal(g->list_count, 5000);
+    assert_int_equal(B.c.session.theirs.n, 0);
+    assert_int_equal(B.node.stats[PARLEY_STAT_NACKS_SENT], 1);
+    assert_null(B.c.bulk);
+
+    /* the whole ACK was sent: tag 7 starts a new request */
+    len = 0;
+    put_frame(raw, sizeof raw, &len, PARLEY_OP_PING, 0, 7, "again", 5);
+    assert_int_equal(parley_conn_send_frames(&A.c, raw, len), 0);
+    pump_tapped(&ba, T0 + 2);
+    assert_int_equal(A.n_got, 2);
+    assert_int_equal(A.got[1].tag, 7);
+    assert_int_equal(A.got[1].opcode, PARLEY_OP_ACK);
+    assert_int_equal(A.got[1].req_opcode, PARLEY_OP_PING);
+    assert_int_equal(B.c.state, PARLEY_CONN_OPEN);
+    tap_free(&ba);
+    pair_free();
+}
+
+/* [TAG-5], [TAG-7], [FRAG-10]: in one record A asks PEERS on tag 1 (a 40 KB ACK, three
+ * fragments) and PEERS on tag 1 again (fuzz/regressions/conn/
+ * tag-reuse-interleaves-two-fragmented-acks), then starts 255 fragmented requests (tags
+ * 2..256) and sends a PING on tag 300. B advertises max_tags 256 and counts tag 1 until
+ * the last fragment of its ACK is queued: the second PEERS gets TAG_IN_USE (after that
+ * ACK), the PING TOO_MANY_TAGS (at once, ahead of the fragments). Once the ACK is sent a
+ * new request is served. */
+static void test_tag_counted_until_answer_sent(void **state)
+{
+    static uint8_t raw[300 * 16];
+    const uint8_t first[8] = {0, 0, 0, 8, 's', 't', 'o', 'r'}; /* total 8, 4 bytes now */
+    size_t len = 0, n, ping_at = 0, first_frag = 0;
+    struct tap ba = {0};
+    struct tframe resp[8];
+    const struct got *g;
+    int tag;
+    (void)state;
+
+    pair_init(1);
+    B.node.limits.max_tags = PARLEY_MIN_MAX_TAGS;
+    assert_int_equal(parley_node_sign(&B.node), 0);
+    B.n_peers = 1000;
+    pair_start();
+    pump(T0);
+    ba.cs = A.c.rec.recv;
+    put_frame(raw, sizeof raw, &len, PARLEY_OP_PEERS, 0, 1, NULL, 0);
+    put_frame(raw, sizeof raw, &len, PARLEY_OP_PEERS, 0, 1, NULL, 0);
+    for (uint16_t t = 2; t <= 256; t++)
+        put_frame(raw, sizeof raw, &len, PARLEY_OP_STORE, PARLEY_FLAG_MORE, t, first, sizeof first);
+    put_frame(raw, sizeof raw, &len, PARLEY_OP_PING, 0, 300, "full?", 5);
+    assert_int_equal(parley_conn_send_frames(&A.c, raw, len), 0);
+    assert_int_equal(move(&A, &B, T0 + 1) > 0, 1);
+    assert_int_equal(B.c.session.theirs.n, PARLEY_MIN_MAX_TAGS); /* tag 1 counts ([TAG-7]) */
+    pump_tapped(&ba, T0 + 1);
+    tap_check_fragments(&ba);
+
+    assert_int_equal(tap_responses(&ba, 300, resp, 8), 1); /* A had no room to expect it */
+    assert_int_equal(resp[0].opcode, PARLEY_OP_NACK);
+    assert_int_equal(resp[0].code, PARLEY_WIRE_TOO_MANY_TAGS); /* [TAG-7] */
+    for (size_t i = 0; i < ba.n; i++) {
+        if (ba.f[i].tag == 300 && ping_at == 0)
+            ping_at = i + 1;
+        if (ba.f[i].tag == 1 && first_frag == 0)
+            first_frag = i + 1;
+    }
+    assert_true(ping_at < first_frag); /* [FRAG-10] the NACK did not wait for the fragments */
+    n = tap_responses(&ba, 1, resp, 8);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(resp[i].opcode, PARLEY_OP_ACK);
+        assert_int_equal(!!(resp[i].flags & PARLEY_FLAG_MORE), i < 2);
+    }
+    assert_int_equal(resp[3].opcode, PARLEY_OP_NACK);
+    assert_int_equal(resp[3].code, PARLEY_WIRE_TAG_IN_USE); /* [TAG-5] */
+    g = got_tag(&A, 1);
+    assert_int_equal(g->opcode, PARLEY_OP_ACK);
+    assert_int_equal(g->list_count, 1000);
+
+    /* the ACK is sent: tag 1 no longer counts, so a request fits again */
+    assert_int_equal(B.c.session.theirs.n, PARLEY_MIN_MAX_TAGS - 1);
+    tag = request(&A, PARLEY_OP_PING, "room", 4);
+    pump_tapped(&ba, T0 + 2);
+    assert_int_equal(A.got[A.n_got - 1].tag, tag);
+    assert_int_equal(A.got[A.n_got - 1].opcode, PARLEY_OP_ACK);
+    assert_int_equal(B.c.state, PARLEY_CONN_OPEN);
+    tap_free(&ba);
+    pair_free();
+}
+
+/* [LIMIT-4], [TAG-5]: a remote that keeps reusing the tag of a fragmented answer and does
+ * not read makes B queue one NACK TAG_IN_USE each behind that answer; they count against
+ * WRITE_HIGH, so B stops reading instead of growing the queue. Once A reads, the ACK
+ * arrives whole and every NACK after it. */
+static void test_tag_reuse_flood_is_bounded(void **state)
+{
+    enum { N = 40000 };
+    const size_t cap = (size_t)N * PARLEY_FRAME_HEADER_LEN;
+    uint8_t *frames = malloc(cap);
+    size_t len = 0, sent = 0, nacks = 0;
+    struct tap ba = {0};
+    (void)state;
+
+    assert_non_null(frames);
+    for (size_t i = 0; i < N; i++)
+        put_frame(frames, cap, &len, PARLEY_OP_PEERS, 0, 7, NULL, 0);
+    pair_open(1);
+    B.n_peers = 5000;
+    ba.cs = A.c.rec.recv;
+    assert_int_equal(parley_conn_send_frames(&A.c, frames, len), 0);
+    while (parley_conn_wants_input(&B.c)) {
+        const uint8_t *p;
+        size_t n = parley_conn_output(&A.c, &p);
+        assert_true(n > 0);
+        n = n < 4096 ? n : 4096; /* a socket read at a time */
+        parley_conn_input(&B.c, p, n, T0);
+        parley_conn_written(&A.c, n);
+        sent += n;
+    }
+    assert_true(sent < len); /* B stopped reading before the end */
+    assert_true(B.c.waiting_len >= PARLEY_CONN_WRITE_HIGH);
+    /* past WRITE_HIGH by at most one record's NACKs: a record is read whole */
+    assert_true(B.c.waiting_len < 2 * PARLEY_CONN_WRITE_HIGH);
+    assert_int_equal(B.c.session.theirs.n, 1);
+    pump_tapped(&ba, T0 + 1);
+    tap_check_fragments(&ba);
+    assert_int_equal(ba.f[0].opcode, PARLEY_OP_ACK); /* the ACK first, whole */
+    for (size_t i = 0; i < ba.n; i++)
+        if (ba.f[i].opcode == PARLEY_OP_NACK) {
+            assert_int_equal(ba.f[i].code, PARLEY_WIRE_TAG_IN_USE);
+            nacks++;
+        }
+    assert_int_equal(nacks, N - 1);
+    assert_int_equal(got_tag(&A, 7)->list_count, 5000);
+    assert_int_equal(B.c.session.theirs.n, 0);
+    assert_int_equal(B.c.waiting_len, 0);
+    assert_null(B.c.bulk);
+    tap_free(&ba);
+    free(frames);
+    pair_free();
+}
+
 /* ---- session.json, live -------------------------------------------------------------- */
 
 struct answer {
@@ -1157,6 +1427,9 @@ int main(void)
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_back_pressure),
         cmocka_unit_test(test_sender_limits),
+        cmocka_unit_test(test_tag_reused_during_fragmented_answer),
+        cmocka_unit_test(test_tag_counted_until_answer_sent),
+        cmocka_unit_test(test_tag_reuse_flood_is_bounded),
         cmocka_unit_test(test_session_vectors_live),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

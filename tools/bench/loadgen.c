@@ -4,7 +4,14 @@
  *
  *   --proto parley  each connection runs the real handshake with the connection core
  *                   (ref/src/conn.h, as initiator), then keeps D PINGs outstanding;
- *                   PINGs sent at once go in one write (the core packs them in a record).
+ *                   PINGs sent at once go in one record and one write. With --client lean
+ *                   (the default for throughput runs) the requests and answers after the
+ *                   handshake bypass the core: frames are written and read with the codec
+ *                   (frame header, record seal/open with the handshake's keys), and every
+ *                   answer must be exactly the ACK of an outstanding PING with its data,
+ *                   so the client costs little more than the redis side's byte matcher
+ *                   and the figure measures the server. --client core drives the whole
+ *                   connection core (tags, session, callbacks) as a real client would.
  *   --proto redis   RESP "PING" -> "+PONG", D outstanding (redis-server: the anchor).
  *   --proto echo    the exact bytes of one sealed Parley PING record, D outstanding, each
  *                   answered by the same number of bytes (tools/bench/echo.c: the raw
@@ -43,7 +50,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "conn.h"
+#include "cursor.h"
 
 #define MAX_CONNS 19000 /* the process may hold 20,000 fds */
 #define MAX_DEPTH 4096
@@ -53,6 +62,9 @@
 #define MAX_SECONDS 3600.0
 #define PING_DATA_LEN 8
 #define RETRY_US 20000 /* a failed connect is retried after 20 ms */
+#define LEAN_RX_CAP (READ_BUF + 2u + PARLEY_RECORD_MAX)
+#define LEAN_TX_CAP ((size_t)MAX_DEPTH * 64u)
+#define PING_FRAME_LEN (PARLEY_FRAME_HEADER_LEN + PING_DATA_LEN)
 
 static const uint8_t ping_data[PING_DATA_LEN] = {'p', 'a', 'r', 'l', 'e', 'y', '!', '!'};
 static const char redis_ping[] = "*1\r\n$4\r\nPING\r\n";
@@ -86,6 +98,12 @@ struct lconn {
     struct pend *pend;
     size_t p_head, p_n; /* raw protocols: FIFO in pend[] */
     uint64_t rx_us;     /* when the bytes being handled arrived (only while pend is kept) */
+    /* --client lean, once the handshake is done: received bytes not yet a whole record,
+     * sealed records not yet written, and the tags of the PINGs outstanding (a bit each) */
+    int lean;
+    uint8_t *rx, *tx, *busy;
+    size_t rx_len, tx_len, tx_off;
+    uint16_t next_tag;
 };
 
 struct opts {
@@ -99,6 +117,7 @@ struct opts {
     int interval_ms;
     long server_pid;
     int reconnect;
+    int core_client; /* --client core: requests and answers through the connection core */
     const char *label;
 };
 
@@ -156,7 +175,7 @@ static void usage(void)
             "               [--conns N] [--depth D] [--seconds S] [--warmup S]\n"
             "               [--latency] [--timeout-ms MS] [--interval-ms MS] [--reconnect]\n"
             "               [--label TEXT] [--server-pid PID]\n"
-            "               [--handshakes] [--hold N]\n");
+            "               [--handshakes] [--hold N] [--client lean|core]\n");
     exit(2);
 }
 
@@ -242,6 +261,11 @@ static void parse_args(int argc, char **argv)
             o.hold = (int)arg_long(v, 1, MAX_CONNS);
         } else if (strcmp(a, "--label") == 0) {
             o.label = v;
+        } else if (strcmp(a, "--client") == 0) {
+            if (strcmp(v, "core") == 0)
+                o.core_client = 1;
+            else if (strcmp(v, "lean") != 0)
+                usage();
         } else {
             usage();
         }
@@ -492,6 +516,12 @@ static void conn_close(struct lconn *c)
     c->rx_bytes = c->rx_units = 0;
     c->match = 0;
     pend_clear(c);
+    free(c->rx);
+    free(c->tx);
+    free(c->busy);
+    c->rx = c->tx = c->busy = NULL;
+    c->lean = 0;
+    c->rx_len = c->tx_len = c->tx_off = 0;
 }
 
 /* Opens the connection unless a failed connect asks to wait. */
@@ -539,8 +569,14 @@ static int conn_flush(struct lconn *c)
     for (int round = 0; round < 64; round++) {
         const uint8_t *p;
         size_t len;
+        int core = 0; /* the bytes are the core's output (the handshake's, before lean) */
         if (o.proto == P_PARLEY) {
             len = parley_conn_output(&c->pc, &p);
+            core = len > 0;
+            if (!core && c->lean) {
+                p = c->tx + c->tx_off;
+                len = c->tx_len - c->tx_off;
+            }
         } else {
             size_t off = c->w_pos % unit_len;
             len = c->w_left < pattern_len - off ? c->w_left : pattern_len - off;
@@ -558,8 +594,12 @@ static int conn_flush(struct lconn *c)
                 continue;
             return -1;
         }
-        if (o.proto == P_PARLEY) {
+        if (core) {
             parley_conn_written(&c->pc, (size_t)n);
+        } else if (o.proto == P_PARLEY) {
+            c->tx_off += (size_t)n;
+            if (c->tx_off == c->tx_len)
+                c->tx_off = c->tx_len = 0;
         } else {
             c->w_pos += (size_t)n;
             c->w_left -= (size_t)n;
@@ -573,11 +613,156 @@ static int conn_flush(struct lconn *c)
     return 0;
 }
 
+/* ---- --client lean: PINGs and their ACKs through the codec only -------------------- */
+
+static uint8_t lean_pt[PARLEY_RECORD_MAX]; /* one record's plaintext, either direction */
+
+static int tag_busy(const struct lconn *c, uint16_t tag)
+{
+    return c->busy[tag >> 3] >> (tag & 7) & 1;
+}
+
+static void tag_set(struct lconn *c, uint16_t tag, int busy)
+{
+    if (busy)
+        c->busy[tag >> 3] |= (uint8_t)(1u << (tag & 7));
+    else
+        c->busy[tag >> 3] &= (uint8_t)~(1u << (tag & 7));
+}
+
+/* Leaves the core once its handshake is done and no received byte is left half read. */
+static int lean_start(struct lconn *c)
+{
+    if (c->pc.state != PARLEY_CONN_OPEN || c->pc.in_len != 0)
+        return -1;
+    c->rx = malloc(LEAN_RX_CAP);
+    c->tx = malloc(LEAN_TX_CAP);
+    c->busy = calloc(65536 / 8, 1);
+    if (c->rx == NULL || c->tx == NULL || c->busy == NULL)
+        return -1; /* conn_close frees what was allocated */
+    c->lean = 1;
+    return 0;
+}
+
+/* Queues up to n PINGs (within the depth and the peer's max_tags) in records of at most
+ * RECORD_FILL plaintext bytes, as the core would. Returns -1 when sealing fails. */
+static int lean_send(struct lconn *c, int n, uint64_t t)
+{
+    uint32_t limit = (uint32_t)o.depth < c->pc.session.remote.max_tags
+                         ? (uint32_t)o.depth
+                         : c->pc.session.remote.max_tags;
+    int sent = 0;
+
+    if (c->tx_off > 0) { /* written bytes leave the buffer before more are sealed */
+        memmove(c->tx, c->tx + c->tx_off, c->tx_len - c->tx_off);
+        c->tx_len -= c->tx_off;
+        c->tx_off = 0;
+    }
+    while (sent < n && c->outstanding < limit) {
+        size_t len = 0;
+        while (sent < n && c->outstanding < limit &&
+               len + PING_FRAME_LEN <= PARLEY_CONN_RECORD_FILL) {
+            /* the next free tag: at most depth are busy, so the search is short */
+            do
+                c->next_tag = (uint16_t)(c->next_tag % 65535 + 1);
+            while (tag_busy(c, c->next_tag));
+            struct parley_frame_header h = {PARLEY_OP_PING, 0, c->next_tag, PING_DATA_LEN};
+            if (parley_frame_encode(lean_pt + len, sizeof lean_pt - len, &h, ping_data) < 0)
+                return -1;
+            len += PING_FRAME_LEN;
+            tag_set(c, c->next_tag, 1);
+            pend_add(c, c->next_tag, t);
+            c->outstanding++;
+            sent++;
+        }
+        int k = parley_record_seal(&c->pc.rec.send, lean_pt, len, c->tx + c->tx_len,
+                                   LEAN_TX_CAP - c->tx_len);
+        if (k < 0) {
+            fprintf(stderr, "loadgen: seal: %s\n", parley_err_name(k));
+            return -1;
+        }
+        c->tx_len += (size_t)k;
+    }
+    return 0;
+}
+
+/* One frame received: it must be the answer to an outstanding PING. Returns -1 when the
+ * connection is to be closed: a BYE (the peer is leaving), anything else unexpected (an
+ * error too). */
+static int lean_answer(struct lconn *c, const struct parley_frame *f)
+{
+    uint16_t tag = f->h.tag;
+
+    if (f->h.flags != PARLEY_FLAG_RESPONSE || tag == 0 || !tag_busy(c, tag)) {
+        if (f->h.opcode != PARLEY_OP_BYE)
+            n_errors++;
+        return -1;
+    }
+    tag_set(c, tag, 0);
+    if (c->outstanding > 0)
+        c->outstanding--;
+    uint64_t lat = pend_done(c, tag, c->rx_us);
+    if (f->h.opcode == PARLEY_OP_ACK && f->h.length == 1 + PING_DATA_LEN &&
+        f->payload[0] == PARLEY_OP_PING &&
+        memcmp(f->payload + 1, ping_data, PING_DATA_LEN) == 0) {
+        completed(c, lat);
+        return 0;
+    }
+    if (f->h.opcode == PARLEY_OP_NACK) {
+        if (measuring)
+            n_nacks++;
+        return 0;
+    }
+    n_errors++; /* an ACK that does not echo the PING */
+    return -1;
+}
+
+/* Opens the whole records in c->rx and handles their frames; a partial record stays.
+ * Returns -1 when the connection is to be closed. */
+static int lean_input(struct lconn *c)
+{
+    size_t off = 0;
+    int rc = 0;
+
+    while (rc == 0) {
+        size_t ptlen = 0;
+        int n = parley_record_open(&c->pc.rec.recv, c->rx + off, c->rx_len - off, lean_pt,
+                                   sizeof lean_pt, &ptlen);
+        if (n == PARLEY_E_TRUNCATED)
+            break;
+        if (n < 0) {
+            n_errors++;
+            return -1;
+        }
+        off += (size_t)n;
+        struct parley_rd r;
+        struct parley_frame f;
+        int k;
+        rd_init(&r, lean_pt, ptlen);
+        while (rc == 0 && (k = parley_plaintext_next(&r, &f)) == 1)
+            rc = lean_answer(c, &f);
+        if (rc == 0 && k < 0) {
+            n_errors++;
+            return -1;
+        }
+    }
+    memmove(c->rx, c->rx + off, c->rx_len - off);
+    c->rx_len -= off;
+    return rc;
+}
+
 /* Sends up to `n` new requests (bounded by the depth) in one write. */
 static int send_requests(struct lconn *c, int n)
 {
     uint64_t t = c->pend != NULL ? now_us() : 0; /* the clock only when latency is kept */
     int sent = 0;
+    if (o.proto == P_PARLEY && !o.core_client && o.mode == M_THROUGHPUT && !c->lean &&
+        lean_start(c) != 0) {
+        fprintf(stderr, "loadgen: cannot start the lean client\n");
+        return -1;
+    }
+    if (c->lean)
+        return lean_send(c, n, t) < 0 ? -1 : conn_flush(c);
     while (sent < n && c->outstanding < (uint32_t)o.depth) {
         if (o.proto == P_PARLEY) {
             int tag = parley_conn_request(&c->pc, PARLEY_OP_PING, ping_data, sizeof ping_data, 1);
@@ -697,6 +882,22 @@ static void conn_event(struct lconn *c, short revents, uint8_t *buf)
             conn_failed(c, 1);
         return;
     }
+    if (c->lean && (revents & (POLLIN | POLLERR | POLLHUP))) {
+        ssize_t n = read(c->fd, c->rx + c->rx_len, LEAN_RX_CAP - c->rx_len);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            goto out;
+        if (n > 0) {
+            c->rx_len += (size_t)n;
+            c->rx_us = c->pend != NULL ? now_us() : 0; /* one reading for every answer */
+        }
+        if (n <= 0 || lean_input(c) < 0) {
+            conn_failed(c, 0);
+            return;
+        }
+        if (c->st == C_READY && running && send_requests(c, o.depth) < 0)
+            conn_failed(c, 0);
+        return;
+    }
     if (revents & (POLLIN | POLLERR | POLLHUP)) {
         ssize_t n = read(c->fd, buf, READ_BUF);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -746,7 +947,7 @@ static short conn_events(struct lconn *c)
     if (c->st == C_CONNECTING)
         return POLLOUT;
     short ev = 0;
-    if (o.proto != P_PARLEY || parley_conn_wants_input(&c->pc))
+    if (o.proto != P_PARLEY || c->lean || parley_conn_wants_input(&c->pc))
         ev |= POLLIN;
     if (c->want_write)
         ev |= POLLOUT;
@@ -782,7 +983,7 @@ static void tick_all(void)
     uint64_t t = now_ms();
     for (int k = 0; k < o.conns; k++) {
         struct lconn *c = &conns[k];
-        if (!c->has_pc || c->fd < 0)
+        if (!c->has_pc || c->fd < 0 || c->lean) /* lean: the core is no longer driven */
             continue;
         if (parley_conn_deadline(&c->pc) <= t) {
             parley_conn_tick(&c->pc, t);
@@ -990,6 +1191,8 @@ static void print_result(double secs)
         printf(", \"server_cpu_s\": %.3f", server_cpu_s);
     if (client_cpu_s >= 0)
         printf(", \"client_cpu_s\": %.3f", client_cpu_s);
+    if (o.proto == P_PARLEY && o.mode == M_THROUGHPUT)
+        printf(", \"client\": \"%s\"", o.core_client ? "core" : "lean");
     if (total.b != NULL) {
         printf(", \"latency\": {\"n\": %llu, \"p50_us\": %llu, \"p99_us\": %llu, "
                "\"max_us\": %llu}",

@@ -8,7 +8,9 @@ the same run, on loopback, driven by the same load generator (build/loadgen):
 
 Cells: 1 and 64 connections x pipeline depth 1, 16, 64 (requests/s; the three servers
 take turns in a rotating order, and every cell is measured --rounds times interleaved
-with the others, so that drift is shared; the median is kept); latency p50/p99 at depth 1
+with the others; a ratio is taken between the runs of one round, measured back to back, and
+the median over the rounds is reported with its range: the host's speed drifts by up to 2x
+over seconds, so only runs close in time are compared); latency p50/p99 at depth 1
 on one connection (--rounds runs, median); connection setups/s (connect, setup, one request, close: for parley the
 setup is the full handshake) with the core's in-memory handshake (both sides, one core,
 no sockets) as the crypto anchor. Servers run on CPU 0 and the load generator on CPU 1;
@@ -17,6 +19,10 @@ each run also reads the server's CPU time over the measured window (loadgen
 bottleneck: the server's CPU per request, parley over redis and over echo (a server busy
 under 100 % is waiting on the client, the network or a rate limit; the load generator's
 own CPU share is printed next to it).
+
+The parley series uses loadgen's lean client (--client lean: the codec alone after the
+handshake, every answer checked as the redis side checks "+PONG"); a fourth series,
+parley-core, drives the same peer with the whole connection core as the client.
 
 Prints the ratios parley/redis and parley/echo per cell and writes reports/bench-peer.json.
 Every process started is stopped at the end.
@@ -34,14 +40,19 @@ from benchlib import ratio  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = 0, 1
 PROTOS = ("parley", "redis", "echo")
+# Throughput also runs the peer with the connection core as the client ("parley-core"):
+# the "parley" series uses loadgen's lean client (codec only after the handshake, every
+# answer checked), which keeps the client's cost out of the server's figure as the redis
+# and echo sides do; parley-core shows what a client built on the whole core gets.
+SERIES = PROTOS + ("parley-core",)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(benchlib.ROOT, "build"))
-    ap.add_argument("--seconds", type=float, default=1.5, help="measured seconds per run")
-    ap.add_argument("--rounds", type=int, default=3, help="runs per cell (median kept)")
-    ap.add_argument("--warmup", type=float, default=0.3)
+    ap.add_argument("--seconds", type=float, default=0.6, help="measured seconds per run")
+    ap.add_argument("--rounds", type=int, default=7, help="runs per cell (median kept)")
+    ap.add_argument("--warmup", type=float, default=0.2)
     ap.add_argument("--conns", default="1,64")
     ap.add_argument("--depths", default="1,16,64")
     ap.add_argument("--hs-conns", type=int, default=16,
@@ -60,7 +71,10 @@ def main():
     servers = {"parley": peer.proc, "redis": redis, "echo": echo}
     run_timeout = args.seconds + args.warmup + 40
 
-    def run(proto, extra, label, seconds=None):
+    def run(series, extra, label, seconds=None):
+        proto = series.split("-")[0]
+        if series == "parley-core":
+            extra = ["--client", "core", *extra]
         server = servers[proto]
         if not server.alive():
             raise RuntimeError(f"{proto} server exited (log: {server.log_path})")
@@ -88,11 +102,12 @@ def main():
     try:
         # --- throughput: every cell --rounds times, the servers in a rotating order ---
         cells = [(c, d) for c in conns_list for d in depths]
-        runs = {cell: {p: [] for p in PROTOS} for cell in cells}
+        runs = {cell: {p: [] for p in SERIES} for cell in cells}
         turn = 0
         for rnd in range(args.rounds):
             for cell in cells:
-                order = PROTOS[turn % 3:] + PROTOS[:turn % 3]
+                k = turn % len(SERIES)
+                order = SERIES[k:] + SERIES[:k]
                 turn += 1
                 for proto in order:
                     r = run(proto, ["--conns", cell[0], "--depth", cell[1]],
@@ -100,23 +115,28 @@ def main():
                     runs[cell][proto].append(r)
             print(f"  round {rnd + 1}/{args.rounds} done", flush=True)
         for (conns, depth) in cells:
-            rates = {p: median([r["per_s"] for r in runs[(conns, depth)][p]]) for p in PROTOS}
+            rates = {p: median([r["per_s"] for r in runs[(conns, depth)][p]]) for p in SERIES}
             cpu = {p: median([r["server_cpu_share"] for r in runs[(conns, depth)][p]])
-                   for p in PROTOS}
+                   for p in SERIES}
             cpu_req = {p: median([r["server_cpu_us_per_req"] for r in runs[(conns, depth)][p]])
-                       for p in PROTOS}
+                       for p in SERIES}
             client = {p: median([r["client_cpu_share"] for r in runs[(conns, depth)][p]])
-                      for p in PROTOS}
-            report["throughput"].append({
+                      for p in SERIES}
+            per_s = {p: [r["per_s"] for r in runs[(conns, depth)][p]] for p in SERIES}
+            cell = {
                 "conns": conns, "depth": depth, "per_s": rates, "server_cpu_share": cpu,
                 "server_cpu_us_per_req": cpu_req, "client_cpu_share": client,
                 "cpu_per_req_parley_over_redis": ratio(cpu_req["parley"], cpu_req["redis"]),
                 "cpu_per_req_parley_over_echo": ratio(cpu_req["parley"], cpu_req["echo"]),
-                "runs_per_s": {p: [r["per_s"] for r in runs[(conns, depth)][p]]
-                               for p in PROTOS},
-                "parley_over_redis": ratio(rates["parley"], rates["redis"]),
-                "parley_over_echo": ratio(rates["parley"], rates["echo"]),
-                "redis_over_echo": ratio(rates["redis"], rates["echo"])})
+                "runs_per_s": per_s}
+            # Each ratio pairs the runs of one round (measured back to back, so they share
+            # the machine's state); the median over the rounds is the figure, the range
+            # shows the noise.
+            for a, b in (("parley", "redis"), ("parley", "echo"), ("redis", "echo"),
+                         ("parley-core", "redis"), ("parley-core", "echo")):
+                key = f"{a.replace('-', '_')}_over_{b}"
+                cell[key], cell[key + "_range"] = paired(per_s[a], per_s[b])
+            report["throughput"].append(cell)
 
         # --- latency: depth 1, one connection ---
         lat_runs = {p: [] for p in PROTOS}
@@ -186,6 +206,12 @@ def hs_rate_limit():
     return int(m.group(1)) if m else None
 
 
+def paired(a, b):
+    """The median and the range of a[i] / b[i] over the rounds."""
+    rs = [ratio(x, y) for x, y in zip(a, b) if y]
+    return (median(rs), [min(rs), max(rs)]) if rs else (None, None)
+
+
 def median(xs):
     xs = sorted(xs)
     n = len(xs)
@@ -206,15 +232,22 @@ def print_table(report):
     print()
     print(f"requests/s, ratios of the same run (median of {report['rounds']} runs; servers on "
           "CPU 0, loadgen on CPU 1)")
-    print("                 requests/s                        server CPU per request"
-          "   busy: server / loadgen")
-    print("  conns x depth   parley/redis parley/echo redis/echo  parley/redis parley/echo"
-          "   parley    redis     echo")
+    print("requests/s: the median over the rounds of each round's ratio (its range); the core "
+          "client drives the peer with the whole connection core")
+    print("                 requests/s (lean client)                            core client"
+          "    server CPU per request   busy: server / loadgen")
+    print("  conns x depth   parley/redis         parley/echo          redis/echo   "
+          "parley/redis   parley/redis parley/echo   parley    redis     echo")
+
+    def rng(c, key):
+        lo, hi = c[key + "_range"]
+        return f"{c[key]:6.3f} ({lo:.2f}-{hi:.2f})"
     for c in report["throughput"]:
         cpu, cl = c["server_cpu_share"], c["client_cpu_share"]
         busy = "  ".join(f"{cpu[p]:.2f}/{cl[p]:.2f}" for p in PROTOS)
-        print(f"  {c['conns']:>5} x {c['depth']:<5}   {c['parley_over_redis']:12.3f} "
-              f"{c['parley_over_echo']:11.3f} {c['redis_over_echo']:10.3f}  "
+        print(f"  {c['conns']:>5} x {c['depth']:<5}   {rng(c, 'parley_over_redis')}  "
+              f"{rng(c, 'parley_over_echo')}  {c['redis_over_echo']:10.3f}   "
+              f"{c['parley_core_over_redis']:12.3f}   "
               f"{c['cpu_per_req_parley_over_redis']:12.3f} "
               f"{c['cpu_per_req_parley_over_echo']:11.3f}   {busy}")
     lat = report["latency"]
@@ -237,7 +270,8 @@ def print_table(report):
     for c in report["throughput"]:
         r = c["per_s"]
         print(f"  {c['conns']:>3}x{c['depth']:<3} parley {r['parley']:>10.0f}  "
-              f"redis {r['redis']:>10.0f}  echo {r['echo']:>10.0f}")
+              f"redis {r['redis']:>10.0f}  echo {r['echo']:>10.0f}  "
+              f"parley-core {r['parley-core']:>10.0f}")
     print(f"  setups   parley {hs['parley']['per_s']:>10.0f}  redis {hs['redis']['per_s']:>10.0f}"
           f"  echo {hs['echo']['per_s']:>10.0f}  mem {hs['mem']['per_s']:>10.0f}")
 

@@ -439,7 +439,8 @@ class GoodClient:
         argv = [os.path.join(build, "loadgen"), "--proto", "parley", "--target", target,
                 "--conns", "1", "--depth", "1", "--latency", "--timeout-ms",
                 str(PING_TIMEOUT_MS), "--interval-ms", "500", "--reconnect", "--warmup", "0",
-                "--seconds", str(seconds), "--label", "good-client"]
+                "--seconds", str(seconds), "--label", "good-client",
+                "--client", "core"]  # the whole connection core, as a real client runs
         self.proc = benchlib.Proc("good-client", argv, os.path.join(workdir, "good.log"),
                                   stdout_pipe=True)
         self.intervals = []  # (monotonic time received, dict)
