@@ -296,6 +296,11 @@ void parley_session_free(struct parley_session *s);
 int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t len,
                         struct parley_event *ev);
 
+/* The same for a frame already cut from a record by parley_plaintext_next: what the
+ * receive path of a connection uses, so that a frame is parsed once. */
+int parley_session_frame(struct parley_session *s, const struct parley_frame *f,
+                         struct parley_event *ev);
+
 /* Frees the buffer the last event's message points into (a reassembled or decompressed
  * message) now rather than at the next feed, so an idle session holds no message
  * ([LIMIT-4]). The event's message must no longer be used. */

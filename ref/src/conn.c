@@ -478,12 +478,11 @@ static int queue_ack(struct parley_conn *c, uint16_t tag, uint8_t req_opcode, co
  * RECORD_FILL bytes, and at least one ([REC-7]). */
 static size_t pack(const uint8_t *buf, size_t len)
 {
-    struct parley_frame_header h;
     size_t n = 0;
 
-    while (n < len && parley_frame_header_decode(buf + n, len - n, &h) > 0) {
-        size_t f = PARLEY_FRAME_HEADER_LEN + (size_t)h.length;
-        if (n > 0 && n + f > PARLEY_CONN_RECORD_FILL)
+    while (len - n >= PARLEY_FRAME_HEADER_LEN) { /* ctl holds whole frames only */
+        size_t f = PARLEY_FRAME_HEADER_LEN + (size_t)be32_at(buf + n + 4);
+        if (f > len - n || (n > 0 && n + f > PARLEY_CONN_RECORD_FILL))
             break;
         n += f;
     }
@@ -874,7 +873,7 @@ static void on_response(struct parley_conn *c, const struct parley_event *ev, ui
         enter_closing(c, 0, now);
 }
 
-static int on_frame(struct parley_conn *c, const uint8_t *frame, size_t len, uint64_t now)
+static int on_frame(struct parley_conn *c, const struct parley_frame *frame, uint64_t now)
 {
     struct parley_event ev;
     size_t ours = c->session.ours.n;
@@ -883,7 +882,7 @@ static int on_frame(struct parley_conn *c, const uint8_t *frame, size_t len, uin
     if (c->node->shutting_down) /* [ADMIN-5] kept in step with the node */
         parley_session_shutting_down(&c->session);
     c->node->stats[PARLEY_STAT_FRAMES_IN]++;
-    switch (parley_session_feed(&c->session, frame, len, &ev)) {
+    switch (parley_session_frame(&c->session, frame, &ev)) {
     case PARLEY_EV_MESSAGE:
         rc = on_message(c, &ev, now);
         break;
@@ -1050,11 +1049,9 @@ static int read_record(struct parley_conn *c, const uint8_t *buf, size_t len, ui
     if (parley_plaintext_check(pt, ptlen) < 0)
         return close_now(c, PARLEY_E_FRAME_OVERRUN);
     rd_init(&r, pt, ptlen);
-    while (c->state == PARLEY_CONN_OPEN && rd_left(&r) > 0) {
-        size_t at = r.pos;
-        int rc;
-        (void)parley_plaintext_next(&r, &f);
-        if ((rc = on_frame(c, pt + at, r.pos - at, now)) < 0)
+    while (c->state == PARLEY_CONN_OPEN && parley_plaintext_next(&r, &f) == 1) {
+        int rc = on_frame(c, &f, now);
+        if (rc < 0)
             return rc;
     }
     return n;

@@ -124,16 +124,23 @@ int parley_plaintext_next(struct parley_rd *r, struct parley_frame *f)
     return 1;
 }
 
+/* The frames' lengths alone decide: a scan of the length fields, run on every record. */
 int parley_plaintext_check(const uint8_t *buf, size_t len)
 {
-    struct parley_rd r;
-    struct parley_frame f;
-    int rc, n = 0;
+    size_t off = 0;
+    int n = 0;
 
-    rd_init(&r, buf, len);
-    while ((rc = parley_plaintext_next(&r, &f)) == 1)
+    while (off < len) {
+        size_t left = len - off, flen;
+        if (left < PARLEY_FRAME_HEADER_LEN) /* [FRAME-1], [REC-5] a partial header */
+            return PARLEY_E_FRAME_OVERRUN;
+        flen = be32_at(buf + off + 4);
+        if (flen > left - PARLEY_FRAME_HEADER_LEN) /* [FRAME-1], [REC-5] */
+            return PARLEY_E_FRAME_OVERRUN;
+        off += PARLEY_FRAME_HEADER_LEN + flen;
         n++;
-    return rc < 0 ? rc : n;
+    }
+    return n;
 }
 
 /* ---- Decompression ------------------------------------------------------------------- */
@@ -224,14 +231,16 @@ static int tagset_add(struct parley_tagset *t, uint16_t tag)
     return 0;
 }
 
-static void tagset_del(struct parley_tagset *t, uint16_t tag)
+/* Returns 1 when the tag was in the set. */
+static int tagset_del(struct parley_tagset *t, uint16_t tag)
 {
     size_t i = tagset_find(t, tag);
 
-    if (i < t->n && t->tags[i] == tag) {
-        memmove(&t->tags[i], &t->tags[i + 1], (t->n - i - 1) * sizeof *t->tags);
-        t->n--;
-    }
+    if (i == t->n || t->tags[i] != tag)
+        return 0;
+    memmove(&t->tags[i], &t->tags[i + 1], (t->n - i - 1) * sizeof *t->tags);
+    t->n--;
+    return 1;
 }
 
 /* ---- Messages in progress ------------------------------------------------------------ */
@@ -399,9 +408,8 @@ void parley_session_shutting_down(struct parley_session *s)
 
 int parley_session_answered(struct parley_session *s, uint16_t tag)
 {
-    if (tag == 0 || !tagset_has(&s->theirs, tag)) /* [TAG-2] exactly once */
+    if (tag == 0 || !tagset_del(&s->theirs, tag)) /* [TAG-2] exactly once */
         return PARLEY_E_STATE;
-    tagset_del(&s->theirs, tag);
     return 0;
 }
 
@@ -446,7 +454,7 @@ static int complete(struct parley_session *s, struct parley_event *ev, uint8_t *
         rc = PARLEY_E_SHUTTING_DOWN; /* [ADMIN-5] */
 
     if (response) {
-        tagset_del(&s->ours, ev->tag); /* answered, or failed locally ([TAG-6]) */
+        (void)tagset_del(&s->ours, ev->tag); /* answered, or failed locally ([TAG-6]) */
         if (rc != 0) /* [TAG-6], [CONV-1], [ACK-2] an invalid response is discarded */
             return ev_ignored(ev, rc);
         if (ev->msg.opcode == PARLEY_OP_ACK &&
@@ -456,7 +464,7 @@ static int complete(struct parley_session *s, struct parley_event *ev, uint8_t *
         return ev_set(ev, PARLEY_EV_RESPONSE, 0);
     }
     if (rc != 0) {
-        tagset_del(&s->theirs, ev->tag); /* the NACK answers it ([MSG-2]) */
+        (void)tagset_del(&s->theirs, ev->tag); /* the NACK answers it ([MSG-2]) */
         return ev_nack(ev, ev->opcode, rc);
     }
     return ev_set(ev, PARLEY_EV_MESSAGE, 0); /* outstanding until parley_session_answered */
@@ -475,7 +483,7 @@ static int fail(struct parley_session *s, struct parley_event *ev, struct parley
     else if (in != NULL)
         inflight_drop(s, in);
     if (response) {
-        tagset_del(&s->ours, tag); /* [TAG-6] the request completes as failed */
+        (void)tagset_del(&s->ours, tag); /* [TAG-6] the request completes as failed */
         return ev_ignored(ev, err);
     }
     return ev_nack(ev, opcode, err);
@@ -503,7 +511,7 @@ static int next_fragment(struct parley_session *s, struct parley_event *ev,
     if (rc != 0) {
         uint8_t opcode = in->opcode;
         if (!in->response)
-            tagset_del(&s->theirs, in->tag); /* the NACK answers it */
+            (void)tagset_del(&s->theirs, in->tag); /* the NACK answers it */
         return fail(s, ev, in, f, opcode, rc);
     }
     if (more)
@@ -585,6 +593,23 @@ int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t l
 {
     struct parley_rd r;
     struct parley_frame f;
+
+    memset(&f, 0, sizeof f);
+    rd_init(&r, frame, len);
+    if (s->closed == 0 && (parley_plaintext_next(&r, &f) != 1 || rd_left(&r) != 0)) {
+        memset(ev, 0, sizeof *ev); /* [FRAME-1], [REC-5] not exactly one frame */
+        free(s->held);
+        s->held = NULL;
+        s->closed = PARLEY_E_FRAME_OVERRUN;
+        return ev_set(ev, PARLEY_EV_CLOSE, s->closed);
+    }
+    return parley_session_frame(s, &f, ev);
+}
+
+int parley_session_frame(struct parley_session *s, const struct parley_frame *frame,
+                         struct parley_event *ev)
+{
+    struct parley_frame f = *frame;
     struct parley_inflight *in;
     unsigned response, more;
     int rc;
@@ -594,11 +619,6 @@ int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t l
     s->held = NULL;
     if (s->closed != 0)
         return ev_set(ev, PARLEY_EV_CLOSE, s->closed);
-    rd_init(&r, frame, len);
-    if (parley_plaintext_next(&r, &f) != 1 || rd_left(&r) != 0) { /* [FRAME-1], [REC-5] */
-        s->closed = PARLEY_E_FRAME_OVERRUN;
-        return ev_set(ev, PARLEY_EV_CLOSE, s->closed);
-    }
     ev->tag = f.h.tag;
     response = f.h.flags & PARLEY_FLAG_RESPONSE; /* 0 or 1 */
     more = f.h.flags & PARLEY_FLAG_MORE;
@@ -606,7 +626,7 @@ int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t l
     /* 1. A message being discarded ([FRAG-3]): dropped unread, whatever its header. */
     if (tagset_has(&s->discarding[response], f.h.tag)) {
         if (!more || (f.h.flags & PARLEY_FLAG_ABORT))
-            tagset_del(&s->discarding[response], f.h.tag);
+            (void)tagset_del(&s->discarding[response], f.h.tag);
         return ev_ignored(ev, 0);
     }
 
@@ -625,7 +645,7 @@ int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t l
     if (f.h.flags & PARLEY_FLAG_ABORT) {
         if (in != NULL) {
             if (!response)
-                tagset_del(&s->theirs, f.h.tag);
+                (void)tagset_del(&s->theirs, f.h.tag);
             inflight_drop(s, in);
         }
         return ev_ignored(ev, 0);
