@@ -88,6 +88,7 @@ def main():
         r["server_cpu_us_per_req"] = cpu / r["done"] * 1e6 if r["done"] else None
         r["client_cpu_share"] = (round(r.get("client_cpu_s", 0.0) / r["seconds"], 3)
                                  if r["seconds"] else None)
+        r["client_cpu_us_per_req"] = r.get("client_cpu_s", 0.0) / r["done"] * 1e6 if r["done"] else None
         bad = {k: r[k] for k in ("nacks", "errors", "closed", "setup_failed") if r.get(k)}
         if r["exit"] != 0 or bad:
             print(f"  warning: {proto} {label}: exit {r['exit']} {bad} "
@@ -122,12 +123,19 @@ def main():
                        for p in SERIES}
             client = {p: median([r["client_cpu_share"] for r in runs[(conns, depth)][p]])
                       for p in SERIES}
+            client_req = {p: median([r["client_cpu_us_per_req"] for r in runs[(conns, depth)][p]])
+                          for p in SERIES}
             per_s = {p: [r["per_s"] for r in runs[(conns, depth)][p]] for p in SERIES}
             cell = {
                 "conns": conns, "depth": depth, "per_s": rates, "server_cpu_share": cpu,
                 "server_cpu_us_per_req": cpu_req, "client_cpu_share": client,
                 "cpu_per_req_parley_over_redis": ratio(cpu_req["parley"], cpu_req["redis"]),
                 "cpu_per_req_parley_over_echo": ratio(cpu_req["parley"], cpu_req["echo"]),
+                # the load generator's CPU per request: when it is the busy side, the
+                # throughput ratio cannot exceed redis's client cost over parley's
+                "client_cpu_us_per_req": client_req,
+                "client_cpu_per_req_parley_over_redis": ratio(client_req["parley"],
+                                                              client_req["redis"]),
                 "runs_per_s": per_s}
             # Each ratio pairs the runs of one round (measured back to back, so they share
             # the machine's state); the median over the rounds is the figure, the range
@@ -235,9 +243,9 @@ def print_table(report):
     print("requests/s: the median over the rounds of each round's ratio (its range); the core "
           "client drives the peer with the whole connection core")
     print("                 requests/s (lean client)                            core client"
-          "    server CPU per request   busy: server / loadgen")
+          "    server CPU per request   client CPU/req   busy: server / loadgen")
     print("  conns x depth   parley/redis         parley/echo          redis/echo   "
-          "parley/redis   parley/redis parley/echo   parley    redis     echo")
+          "parley/redis   parley/redis parley/echo   parley/redis     parley    redis     echo")
 
     def rng(c, key):
         lo, hi = c[key + "_range"]
@@ -249,7 +257,8 @@ def print_table(report):
               f"{rng(c, 'parley_over_echo')}  {c['redis_over_echo']:10.3f}   "
               f"{c['parley_core_over_redis']:12.3f}   "
               f"{c['cpu_per_req_parley_over_redis']:12.3f} "
-              f"{c['cpu_per_req_parley_over_echo']:11.3f}   {busy}")
+              f"{c['cpu_per_req_parley_over_echo']:11.3f}   "
+              f"{c['client_cpu_per_req_parley_over_redis']:12.3f}     {busy}")
     lat = report["latency"]
     print(f"latency at depth 1, one connection (parley / anchor; median of {report['rounds']} "
           "runs)")
