@@ -160,6 +160,7 @@ static void setup(void)
     if (done)
         return;
     done = 1;
+    parley_fuzz_cheap_dh = 1; /* X25519 costs most of a conversation; keys do not matter here */
     crypto_sign_seed_keypair(pk, sk, seed);
     for (int i = 0; i < 2; i++) {
         struct parley_node *n = &nodes[i];
@@ -449,22 +450,29 @@ static void script(size_t plen, const uint8_t *payload)
 
 /* Payload bytes: u8 n, then n % 128 (at most 64) bytes of the input repeated to len
  * (compressible, and cheap to make big); with bit 7 of n, pseudo-random bytes instead
- * (incompressible: conn.c then sends the message as it is). */
+ * (incompressible: conn.c then sends the message as it is). Made by whole periods and
+ * memcpy, the random ones by libsodium: payloads reach megabytes, and byte by byte under
+ * the sanitizers this was most of the target's time. */
 static uint8_t *fill(struct fuzz_in *in, size_t len)
 {
-    uint8_t *p = malloc(len + 1), n = fi_u8(in);
-    size_t got;
+    uint8_t *p = malloc(len + 1), n = fi_u8(in), seed[randombytes_SEEDBYTES] = {0};
+    size_t got, period, done;
     const uint8_t *src = fi_bytes(in, n & 0x80 ? 0 : (n & 0x7F) % 65, &got);
-    uint32_t x = 0x2545F491u ^ (uint32_t)len;
 
     FUZZ_CHECK(p != NULL);
-    for (size_t i = 0; i < len; i++) {
-        if (n & 0x80) {
-            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-            p[i] = (uint8_t)x;
-        } else {
-            p[i] = got > 0 ? (uint8_t)(src[i % got] + (i / got) % 3) : (uint8_t)i;
-        }
+    if (n & 0x80) {
+        memcpy(seed, &len, sizeof len);
+        randombytes_buf_deterministic(p, len, seed);
+        return p;
+    }
+    /* p[i] = src[i % got] + (i / got) % 3, or i: one period, then copies of what is made */
+    period = got > 0 ? 3 * got : 256;
+    for (done = 0; done < len && done < period; done++)
+        p[done] = got > 0 ? (uint8_t)(src[done % got] + (done / got) % 3) : (uint8_t)done;
+    while (done < len) { /* done is a multiple of the period here */
+        size_t k = done < len - done ? done : len - done;
+        memcpy(p + done, p, k);
+        done += k;
     }
     return p;
 }

@@ -72,6 +72,11 @@ int parley_cipher_decrypt(struct parley_cipher *cs, const uint8_t *ad, size_t ad
 
 void parley_cipher_wipe(struct parley_cipher *cs);
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/* FUZZING BUILD ONLY: 1 makes X25519 a cheap stand-in (noise.c dh_public). */
+extern int parley_fuzz_cheap_dh;
+#endif
+
 /* Initialize(XX, initiator, prologue, s) with the protocol name NOISE_PROTOCOL. The
  * ephemeral key is fresh from randombytes_buf ([HS-12]). static_sk is the node's X25519
  * private key. Errors: none (returns 0). */
