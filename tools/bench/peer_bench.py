@@ -9,8 +9,8 @@ the same run, on loopback, driven by the same load generator (build/loadgen):
 Cells: 1 and 64 connections x pipeline depth 1, 16, 64 (requests/s; the three servers
 take turns in a rotating order, and every cell is measured --rounds times interleaved
 with the others; a ratio is taken between the runs of one round, measured back to back, and
-the median over the rounds is reported with its range: the host's speed drifts by up to 2x
-over seconds, so only runs close in time are compared); latency p50/p99 at depth 1
+the median over the rounds is reported with its range: the host's speed drifts by tens of
+percent over seconds, so only runs close in time are compared); latency p50/p99 at depth 1
 on one connection (--rounds runs, median); connection setups/s (connect, setup, one request, close: for parley the
 setup is the full handshake) with the core's in-memory handshake (both sides, one core,
 no sockets) as the crypto anchor. Servers run on CPU 0 and the load generator on CPU 1;
