@@ -596,14 +596,9 @@ int parley_session_feed(struct parley_session *s, const uint8_t *frame, size_t l
 
     memset(&f, 0, sizeof f);
     rd_init(&r, frame, len);
-    if (s->closed == 0 && (parley_plaintext_next(&r, &f) != 1 || rd_left(&r) != 0)) {
-        memset(ev, 0, sizeof *ev); /* [FRAME-1], [REC-5] not exactly one frame */
-        free(s->held);
-        s->held = NULL;
-        s->closed = PARLEY_E_FRAME_OVERRUN;
-        return ev_set(ev, PARLEY_EV_CLOSE, s->closed);
-    }
-    return parley_session_frame(s, &f, ev);
+    if (s->closed == 0 && (parley_plaintext_next(&r, &f) != 1 || rd_left(&r) != 0))
+        s->closed = PARLEY_E_FRAME_OVERRUN; /* [FRAME-1], [REC-5] not exactly one frame */
+    return parley_session_frame(s, &f, ev); /* a closed session answers CLOSE */
 }
 
 int parley_session_frame(struct parley_session *s, const struct parley_frame *frame,
